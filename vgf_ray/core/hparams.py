@@ -1,0 +1,98 @@
+"""VGF hyperparameters with the authors' defaults (spec 3.1), validated in one place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+ENSEMBLE_AGGS = ("min", "mean")
+PARTICLE_AGGS = ("mean", "max")
+SELECTIONS = ("max", "softmax", "random")
+STEP_RULES = ("adam", "euler")
+VARIANTS = ("vgf", "avgf")
+
+
+@dataclass
+class VGFHyperParams:
+    """Every knob of the VGF update and of acting. Names follow the authors' config keys where they exist."""
+
+    hidden_dims: tuple[int, ...] = (512, 512, 512, 512)  # critic (value_hidden_dims)
+    actor_hidden_dims: tuple[int, ...] = (512, 512, 512, 512)  # behavior flow
+    critic_layer_norm: bool = True
+    actor_layer_norm: bool = False
+    num_critics: int = 2
+    value_lr: float = 3e-4
+    actor_lr: float = 3e-4
+    discount: float = 0.99
+    tau: float = 0.005
+    target_update_before_step: bool = True  # authors' one-step lag (spec 6.9); False = FQL convention
+    train_q_agg: str = "min"
+    vgf_q_agg: str = "mean"
+    train_particle_select: str = "mean"
+    eval_particle_select: str = "max"
+    softmax_temp: float = 1.0
+    bc_flow_steps: int = 10
+    num_particles: int = 10
+    train_vgf_steps: int = 1
+    vgf_lr: float = 0.1  # transport step size epsilon
+    vgf_alpha: float = 1.0
+    step_rule: str = "adam"  # paper's plain Euler step: "euler"
+    repulsion: bool = True
+    bandwidth_grad: bool = True
+    variant: str = "vgf"  # "avgf": amortized gradient network instead of autodiff + kernel
+    grad_clip_norm: float | None = None  # A-VGF clips every module's gradients at 1.0
+    q_grad_norm: bool = False  # A-VGF: normalize the gradient-network target to unit norm
+    bf16: bool = False  # bf16 autocast for behavior sampling, transport and the target critic
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad key."""
+        choices = {
+            "train_q_agg": ENSEMBLE_AGGS,
+            "vgf_q_agg": ENSEMBLE_AGGS,
+            "train_particle_select": PARTICLE_AGGS,
+            "eval_particle_select": SELECTIONS,
+            "step_rule": STEP_RULES,
+            "variant": VARIANTS,
+        }
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key}={getattr(self, key)!r} is not one of {allowed}")
+        positive_ints = ("num_particles", "bc_flow_steps", "num_critics")
+        for key in positive_ints:
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.train_vgf_steps, int) or self.train_vgf_steps < 0:
+            raise ValueError(f"train_vgf_steps must be an integer >= 0, got {self.train_vgf_steps!r}")
+        for key in ("vgf_lr",):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)!r}")
+        for key in ("value_lr", "actor_lr", "vgf_alpha", "softmax_temp"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{key} must be > 0, got {getattr(self, key)!r}")
+        if not 0.0 <= self.discount <= 1.0:
+            raise ValueError(f"discount must be in [0, 1], got {self.discount!r}")
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"tau must be in (0, 1], got {self.tau!r}")
+        for key in ("hidden_dims", "actor_hidden_dims"):
+            dims = getattr(self, key)
+            if not dims or any(int(d) < 1 for d in dims):
+                raise ValueError(f"{key} must be a non-empty list of positive widths, got {dims!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> VGFHyperParams:
+        """Build from a plain dict (YAML, RLlib model_config), rejecting unknown keys by name."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown VGF hyperparameter(s) {unknown}; known keys: {sorted(known)}")
+        values = dict(values)
+        for key in ("hidden_dims", "actor_hidden_dims"):
+            if key in values:
+                values[key] = tuple(int(d) for d in values[key])
+        hp = cls(**values)
+        hp.validate()
+        return hp
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,218 @@
+"""VGF's networks, losses and acting rule in plain PyTorch (no Ray): the behavior flow, the twin critic with
+its Polyak target, and (A-VGF only) the learned action-gradient network."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import torch
+from torch import nn
+
+from vgf_ray.core.flow_bc import FlowBehaviorModel
+from vgf_ray.core.hparams import VGFHyperParams
+from vgf_ray.core.networks import MLP, EnsembleMLP
+from vgf_ray.core.transport import (
+    TransportBudget,
+    TransportSettings,
+    aggregate_ensemble,
+    q_action_gradient,
+    select_particle,
+    transport_particles,
+)
+
+Batch = dict[str, torch.Tensor]
+BATCH_KEYS = ("observations", "actions", "rewards", "next_observations", "masks")
+
+
+class VGFNetworks(nn.Module):
+    """All trainable parts of VGF plus the target critic; methods give the losses and the acting rule."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hp: VGFHyperParams,
+        action_low: float = -1.0,
+        action_high: float = 1.0,
+    ):
+        super().__init__()
+        hp.validate()
+        self.hp, self.obs_dim, self.act_dim = hp, obs_dim, act_dim
+        self.behavior = FlowBehaviorModel(
+            obs_dim, act_dim, hp.actor_hidden_dims, hp.actor_layer_norm, hp.bc_flow_steps, action_low, action_high
+        )
+        self.critic = EnsembleMLP(hp.num_critics, obs_dim + act_dim, hp.hidden_dims, 1, hp.critic_layer_norm)
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.grad_net = (
+            MLP(obs_dim + act_dim, hp.hidden_dims, act_dim, layer_norm=True) if hp.variant == "avgf" else None
+        )
+        self.transport_settings = TransportSettings(
+            alpha=hp.vgf_alpha,
+            q_agg=hp.vgf_q_agg,
+            step_rule=hp.step_rule,
+            repulsion=hp.repulsion,
+            bandwidth_grad=hp.bandwidth_grad,
+            clip_low=action_low,
+            clip_high=action_high,
+            clip_global_norm=1.0 if hp.variant == "avgf" else None,
+        )
+
+    # ----- evaluation helpers -------------------------------------------------------------------------
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        """bf16 autocast for the sampling/transport paths when ``hp.bf16`` is on (AMX/tensor cores)."""
+        if not self.hp.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+    def q_values(self, obs: torch.Tensor, actions: torch.Tensor, target: bool = False) -> torch.Tensor:
+        """Per-member Q, ``[E, *batch]``."""
+        net = self.target_critic if target else self.critic
+        return net(torch.cat([obs, actions], dim=-1)).squeeze(-1)
+
+    def grad_net_velocity(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        assert self.grad_net is not None
+        return self.grad_net(torch.cat([obs, actions], dim=-1))
+
+    def transport(self, obs_rep: torch.Tensor, particles: torch.Tensor, budget: TransportBudget) -> torch.Tensor:
+        """Move particles with the online critic's action-gradient (or A-VGF's gradient network)."""
+        if budget.steps == 0:
+            return particles
+        velocity_fn = self.grad_net_velocity if self.grad_net is not None else None
+        with self.autocast(particles.device):
+            return transport_particles(obs_rep, particles, budget, self.q_values, self.transport_settings, velocity_fn)
+
+    def sample_particles(
+        self, obs: torch.Tensor, budget: TransportBudget, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """N behavior samples per state moved by ``budget``: returns ``(obs_rep [B,N,o], particles [B,N,d])``."""
+        n = self.hp.num_particles
+        obs_rep = obs.unsqueeze(-2).expand(*obs.shape[:-1], n, obs.shape[-1])
+        with torch.no_grad(), self.autocast(obs.device):
+            x0 = self.behavior.sample(obs, n, generator=generator).float()
+        return obs_rep, self.transport(obs_rep, x0, budget)
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: torch.Tensor,
+        budget: TransportBudget,
+        selection: str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """VGF's action for each state ``obs [B, obs_dim] -> [B, act_dim]`` at the given transport budget."""
+        obs_rep, particles = self.sample_particles(obs, budget, generator)
+        with self.autocast(obs.device):
+            q = aggregate_ensemble(self.q_values(obs_rep, particles), self.hp.train_q_agg).float()
+        idx = select_particle(q, selection or self.hp.eval_particle_select, self.hp.softmax_temp, generator)
+        return particles[torch.arange(particles.shape[0], device=particles.device), idx]
+
+    # ----- losses -------------------------------------------------------------------------------------
+    def td_target(self, batch: Batch, generator: torch.Generator | None = None) -> torch.Tensor:
+        """y = r + gamma * mask * agg_particles(agg_ensemble(Q_target(s', X))), X moved by L_train steps."""
+        hp = self.hp
+        if hp.discount == 0.0:  # bandit / reward regression: the bootstrap term vanishes, skip its cost
+            return batch["rewards"]
+        obs_rep, particles = self.sample_particles(
+            batch["next_observations"], TransportBudget(hp.train_vgf_steps, hp.vgf_lr), generator
+        )
+        with torch.no_grad(), self.autocast(particles.device):
+            q_next = aggregate_ensemble(self.q_values(obs_rep, particles, target=True), hp.train_q_agg).float()
+        q_next = q_next.mean(-1) if hp.train_particle_select == "mean" else q_next.max(-1).values
+        return batch["rewards"] + hp.discount * batch["masks"] * q_next
+
+    def critic_loss(self, batch: Batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+        """Sum over ensemble members of the mean squared TD error (spec 2.3), in fp32."""
+        target = self.td_target(batch, generator).detach()
+        q = self.q_values(batch["observations"], batch["actions"])
+        loss = (q - target).pow(2).mean(-1).sum()
+        metrics = {"critic_loss": loss.detach(), "q_mean": q.detach().mean(), "q_max": q.detach().max(),
+                   "q_min": q.detach().min(), "target_mean": target.mean()}
+        return loss, metrics
+
+    def behavior_loss(self, batch: Batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+        loss = self.behavior.loss(batch["observations"], batch["actions"], generator)
+        return loss, {"bc_loss": loss.detach()}
+
+    def grad_net_loss(self, batch: Batch) -> tuple[torch.Tensor, dict]:
+        """A-VGF: regress f(s, a) onto grad_a mean_k Q_k(s, a) at dataset actions."""
+        target = q_action_gradient(self.q_values, batch["observations"], batch["actions"], "mean").detach()
+        if self.hp.q_grad_norm:
+            target = target / (target.norm(dim=-1, keepdim=True) + 1e-6)
+        pred = self.grad_net_velocity(batch["observations"], batch["actions"])
+        loss = (pred - target).pow(2).sum(-1).mean()
+        return loss, {"grad_net_loss": loss.detach(), "q_grad_norm": target.norm(dim=-1).mean()}
+
+    @torch.no_grad()
+    def update_target(self, tau: float | None = None) -> None:
+        """Polyak step target <- tau * online + (1 - tau) * target."""
+        tau = self.hp.tau if tau is None else tau
+        for target, online in zip(self.target_critic.parameters(), self.critic.parameters()):
+            target.lerp_(online, tau)
+
+
+def param_groups(nets: VGFNetworks) -> dict[str, list[nn.Parameter]]:
+    """Parameters per optimizer: critic, behavior flow and (A-VGF) gradient network."""
+    groups = {"critic": list(nets.critic.parameters()), "behavior": list(nets.behavior.parameters())}
+    if nets.grad_net is not None:
+        groups["grad_net"] = list(nets.grad_net.parameters())
+    return groups
+
+
+def group_losses(nets: VGFNetworks, batch: Batch, generator: torch.Generator | None = None) -> tuple[dict, dict]:
+    """Loss per optimizer group and the merged metrics for one training batch."""
+    critic_loss, metrics = nets.critic_loss(batch, generator)
+    bc_loss, bc_metrics = nets.behavior_loss(batch, generator)
+    losses = {"critic": critic_loss, "behavior": bc_loss}
+    metrics.update(bc_metrics)
+    if nets.grad_net is not None:
+        losses["grad_net"], grad_metrics = nets.grad_net_loss(batch)
+        metrics.update(grad_metrics)
+    return losses, metrics
+
+
+class VGFAgent:
+    """Standalone VGF learner (networks + Adam optimizers): the reference update used by tests and benchmarks.
+
+    The RLlib learner runs the same ``group_losses`` and target rule; this class needs no Ray.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hp: VGFHyperParams,
+        device: str = "cpu",
+        seed: int = 0,
+        action_low: float = -1.0,
+        action_high: float = 1.0,
+    ):
+        torch.manual_seed(seed)
+        self.hp, self.device = hp, torch.device(device)
+        self.nets = VGFNetworks(obs_dim, act_dim, hp, action_low, action_high).to(self.device)
+        lrs = {"critic": hp.value_lr, "behavior": hp.actor_lr, "grad_net": hp.value_lr}
+        self.optimizers = {
+            name: torch.optim.Adam(params, lr=lrs[name]) for name, params in param_groups(self.nets).items()
+        }
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.num_updates = 0
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        if self.hp.target_update_before_step:
+            self.nets.update_target()
+        losses, metrics = group_losses(self.nets, batch, self.generator)
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        sum(losses.values()).backward()
+        for name, opt in self.optimizers.items():
+            if self.hp.grad_clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], self.hp.grad_clip_norm)
+            opt.step()
+        if not self.hp.target_update_before_step:
+            self.nets.update_target()
+        self.num_updates += 1
+        return {k: float(v) for k, v in metrics.items()}
+
+    def act(self, obs: torch.Tensor, steps: int, step_size: float | None = None, selection: str | None = None):
+        budget = TransportBudget(steps, self.hp.vgf_lr if step_size is None else step_size)
+        return self.nets.act(obs.to(self.device), budget, selection, self.generator)

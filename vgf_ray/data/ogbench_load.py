@@ -1,0 +1,80 @@
+"""Load OGBench npz files (official or generated here) as singletask transitions.
+
+Loading and reward/mask relabelling are OGBench's own (``ogbench.make_env_and_datasets`` with a local
+``dataset_path``), so official files give the same transitions as in the authors' code. Before that, the
+raw file is checked so that corrupt data fail with a message naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from vgf_ray.data.ogbench_names import parse_ogbench_name
+from vgf_ray.data.transitions import DatasetError, check_action_box, finalize_transitions
+
+RAW_KEYS = ("observations", "actions", "terminals")
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise DatasetError(f"{path}: file not found")
+    try:
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
+        raise DatasetError(f"{path}: not a readable npz file ({err})") from err
+
+
+def validate_raw_ogbench_file(path: Path, need_info: tuple[str, ...]) -> None:
+    """Check keys, lengths, ranks, finiteness, action box and trajectory ends of a raw OGBench npz."""
+    raw = _read_npz(path)
+    missing = [k for k in (*RAW_KEYS, *need_info) if k not in raw]
+    if missing:
+        raise DatasetError(f"{path}: missing key(s) {missing} (OGBench npz needs {list(RAW_KEYS)} + {list(need_info)})")
+    n = len(raw["observations"])
+    for key in (*RAW_KEYS, *need_info):
+        if len(raw[key]) != n:
+            raise DatasetError(f"{path}: '{key}' has {len(raw[key])} rows but 'observations' has {n}")
+    for key in ("observations", "actions"):
+        if raw[key].ndim != 2:
+            raise DatasetError(f"{path}: '{key}' must be 2-D [N, dim], got shape {raw[key].shape}")
+        if not np.all(np.isfinite(raw[key])):
+            raise DatasetError(f"{path}: '{key}' contains {int(np.sum(~np.isfinite(raw[key])))} NaN/inf value(s)")
+    check_action_box(raw["actions"], str(path))
+    terminals = raw["terminals"].astype(bool)
+    if n < 2 or not terminals[-1]:
+        raise DatasetError(f"{path}: 'terminals' must mark the last step of every trajectory (the final row is 0)")
+
+
+def load_ogbench_transitions(
+    name: str,
+    dataset_path: str | Path,
+    split: str = "train",
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Transitions of a singletask OGBench problem from a local npz and the env spaces' dims.
+
+    ``name`` is a dataset or singletask name (``cube-single-play`` uses FQL's default task).
+    ``split`` is ``train`` or ``val`` (``...-val.npz`` beside the file).
+    """
+    import ogbench
+
+    parsed = parse_ogbench_name(name)
+    path = Path(dataset_path)
+    val_path = path.with_name(path.name.replace(".npz", "-val.npz"))
+    need_info = ("qpos",) + (("button_states",) if parsed.env.startswith(("puzzle", "scene")) else ())
+    for p in (path, val_path):
+        validate_raw_ogbench_file(p, need_info)
+    env, train, val = ogbench.make_env_and_datasets(parsed.singletask_dataset_name, dataset_path=str(path))
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    env.close()
+    chosen = {"train": train, "val": val}.get(split)
+    if chosen is None:
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    source = str(path if split == "train" else val_path)
+    data = finalize_transitions(chosen, source, obs_dim, act_dim)
+    info = {"obs_dim": obs_dim, "act_dim": act_dim, "env_id": parsed.singletask_env_id,
+            "num_transitions": len(data["observations"]), "source": source}
+    return data, info
