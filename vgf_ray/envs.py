@@ -1,0 +1,49 @@
+"""Environments for RLlib EnvRunners: OGBench singletask envs (float32 observations) or any gymnasium id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+SUCCESS_TIMINGS = ("post", "pre")
+
+
+class VGFEnv(gymnasium.Wrapper):
+    """Env class RLlib builds from ``env_config``.
+
+    ``{"ogbench": "cube-single-play[-singletask-taskN-v0]", "success_timing": "post"}`` or ``{"gym_id": ...}``.
+    ``success_timing="post"`` judges success on the state after the step, as ogbench 1.1.0 did for the
+    published FQL/VGF numbers; ``"pre"`` is ogbench >= 1.2's default (success of the current state).
+    """
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        config = dict(config or {})
+        extra = dict(config.pop("env_kwargs", {}) or {})
+        if "ogbench" in config:
+            import ogbench  # noqa: F401  (registers the envs)
+
+            from vgf_ray.data.ogbench_names import parse_ogbench_name
+
+            timing = config.get("success_timing", "post")
+            if timing not in SUCCESS_TIMINGS:
+                raise ValueError(f"env_config.success_timing={timing!r} is not one of {SUCCESS_TIMINGS}")
+            env = gymnasium.make(parse_ogbench_name(config["ogbench"]).singletask_env_id,
+                                 success_timing=timing, **extra)
+        elif "gym_id" in config:
+            env = gymnasium.make(config["gym_id"], **extra)
+        else:
+            raise ValueError(f"env_config needs 'ogbench' or 'gym_id', got keys {sorted(config)}")
+        super().__init__(env)
+        space = env.observation_space
+        self.observation_space = gymnasium.spaces.Box(space.low.astype(np.float32), space.high.astype(np.float32),
+                                                      space.shape, np.float32)
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        return np.asarray(obs, np.float32), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return np.asarray(obs, np.float32), float(reward), terminated, truncated, info

@@ -1,0 +1,93 @@
+"""``VGFConfig``: an RLlib AlgorithmConfig with every VGF knob, a dataset spec and budget-wise evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from vgf_ray.core.hparams import VGFHyperParams
+from vgf_ray.data.spec import DatasetSpec
+
+HPARAM_KEYS = tuple(f.name for f in fields(VGFHyperParams))
+EXTRA_KEYS = ("dataset", "updates_per_iteration", "eval_budgets", "eval_step_size", "exploration_steps",
+              "exploration_selection")
+
+
+class VGFConfig(AlgorithmConfig):
+    """Build with ``VGFConfig().environment(...).training(num_particles=10, ...).build()``."""
+
+    def __init__(self, algo_class=None):
+        from vgf_ray.envs import VGFEnv
+        from vgf_ray.rllib.algorithm import VGF
+        from vgf_ray.rllib.evaluation import evaluate_budgets
+
+        super().__init__(algo_class=algo_class or VGF)
+        for key, value in VGFHyperParams().to_dict().items():
+            setattr(self, key, value)
+        self.dataset: dict[str, Any] = DatasetSpec().to_dict()
+        self.updates_per_iteration = 1000
+        self.eval_budgets: list[int] = [0, 1, 2, 3]
+        self.eval_step_size: float | None = None  # None: the training step size vgf_lr
+        self.exploration_steps = 0  # online acting: best-of-N like the authors' collection loop
+        self.exploration_selection = "max"
+        self.train_batch_size_per_learner = 256
+        self.lr = None  # per-optimizer rates: value_lr / actor_lr
+        self.num_env_runners = 0
+        self.evaluation_interval = 1
+        self.evaluation_duration = 10
+        self.evaluation_duration_unit = "episodes"
+        self.custom_evaluation_function = evaluate_budgets
+        self.env = VGFEnv
+        self.env_config = {"ogbench": "cube-single-play", "success_timing": "post"}
+
+    def training(self, **kwargs) -> VGFConfig:
+        """Set VGF knobs (see ``VGFHyperParams`` and ``EXTRA_KEYS``) and any standard RLlib training key."""
+        for key in HPARAM_KEYS + EXTRA_KEYS:
+            if key in kwargs:
+                value = kwargs.pop(key)
+                if value is not NotProvided:
+                    setattr(self, key, value)
+        super().training(**kwargs)
+        return self
+
+    def hyperparams(self) -> VGFHyperParams:
+        values = {key: getattr(self, key) for key in HPARAM_KEYS}
+        return VGFHyperParams.from_dict(values)
+
+    def validate(self) -> None:
+        self.hyperparams()  # raises ValueError naming the bad key
+        DatasetSpec.from_dict(self.dataset)
+        budgets = list(self.eval_budgets)
+        if not budgets or any(not isinstance(b, int) or b < 0 for b in budgets):
+            raise ValueError(f"eval_budgets must be a non-empty list of integers >= 0, got {self.eval_budgets!r}")
+        if not isinstance(self.updates_per_iteration, int) or self.updates_per_iteration < 1:
+            raise ValueError(f"updates_per_iteration must be an integer >= 1, got {self.updates_per_iteration!r}")
+        if not isinstance(self.exploration_steps, int) or self.exploration_steps < 0:
+            raise ValueError(f"exploration_steps must be an integer >= 0, got {self.exploration_steps!r}")
+        if self.eval_step_size is not None and self.eval_step_size < 0:
+            raise ValueError(f"eval_step_size must be >= 0, got {self.eval_step_size!r}")
+        if self.exploration_selection not in ("max", "softmax", "random"):
+            raise ValueError(f"exploration_selection={self.exploration_selection!r} is not one of "
+                             "('max', 'softmax', 'random')")
+        if self.grad_clip_norm is not None:
+            self.grad_clip, self.grad_clip_by = self.grad_clip_norm, "global_norm"
+        super().validate()
+
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        from vgf_ray.rllib.module import VGFTorchRLModule
+
+        return RLModuleSpec(module_class=VGFTorchRLModule)
+
+    def get_default_learner_class(self):
+        from vgf_ray.rllib.learner import VGFTorchLearner
+
+        return VGFTorchLearner
+
+    @property
+    def _model_config_auto_includes(self) -> dict[str, Any]:
+        return {**super()._model_config_auto_includes, "vgf": self.hyperparams().to_dict(),
+                "inference_steps": self.train_vgf_steps, "exploration_steps": self.exploration_steps,
+                "exploration_selection": self.exploration_selection}

@@ -1,0 +1,54 @@
+"""Evaluation at several test-time transport budgets with RLlib's evaluation EnvRunners.
+
+Reported as ``evaluation/budget_<L>/{success,return,episode_len}``: one trained agent, budgets 0..3 by default.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS
+from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+
+
+def _episode_stats(episode) -> tuple[float, float, int]:
+    infos = episode.get_infos()
+    last = infos[-1] if len(infos) else {}
+    success = float(last.get("success", 0.0)) if isinstance(last, dict) else 0.0
+    return success, float(episode.get_return()), len(episode)
+
+
+def evaluate_budgets(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], int, int]:
+    """RLlib ``custom_evaluation_function``: run ``evaluation_duration`` episodes at every budget."""
+    config = algorithm.config
+    step_size = config.eval_step_size if config.eval_step_size is not None else config.vgf_lr
+    num_remote = eval_env_runner_group.num_remote_env_runners()
+    use_local = num_remote == 0
+    num_runners = max(1, num_remote)
+    per_runner = max(1, math.ceil(int(config.evaluation_duration) / num_runners))
+    results: dict[str, Any] = {}
+    env_steps = 0
+    for steps in config.eval_budgets:
+        eval_env_runner_group.foreach_env_runner(
+            lambda runner, s=steps: runner.module.set_budget(s, step_size), local_env_runner=use_local
+        )
+        per_worker = eval_env_runner_group.foreach_env_runner(
+            lambda runner, n=per_runner: [_episode_stats(e) for e in runner.sample(num_episodes=n, explore=False)],
+            local_env_runner=use_local,
+        )
+        stats = np.array([row for worker in per_worker for row in worker], dtype=np.float64)
+        env_steps += int(stats[:, 2].sum())
+        results[f"budget_{steps}"] = {"success": float(stats[:, 0].mean()), "return": float(stats[:, 1].mean()),
+                                      "episode_len": float(stats[:, 2].mean()), "episodes": len(stats)}
+    best = max(config.eval_budgets, key=lambda s: results[f"budget_{s}"]["success"])
+    results["best_budget"] = best
+    results["best_success"] = results[f"budget_{best}"]["success"]
+    results[ENV_RUNNER_RESULTS] = {"num_episodes": sum(r["episodes"] for k, r in results.items()
+                                                       if k.startswith("budget_"))}
+    # Evaluation results reach Algorithm.evaluate() through its metrics logger (RLlib's new stack).
+    logger = MetricsLogger()
+    logger.log_dict(results, window=1)
+    algorithm.metrics.aggregate([logger.reduce()], key=EVALUATION_RESULTS)
+    return results, env_steps, env_steps

@@ -1,0 +1,59 @@
+"""VGF as a TorchRLModule: acting runs the budgeted particle transport; forward_train computes VGF's losses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.torch import TorchRLModule
+
+from vgf_ray.core.hparams import VGFHyperParams
+from vgf_ray.core.transport import TransportBudget
+from vgf_ray.core.vgf import VGFNetworks, group_losses
+
+
+class VGFTorchRLModule(TorchRLModule):
+    """No policy network: actions come from behavior samples moved along the critic's action-gradient.
+
+    ``model_config``: ``{"vgf": VGFHyperParams dict, "inference_steps": int, "exploration_steps": int,
+    "exploration_selection": str}``. The budgets can be changed at any time with ``set_budget``.
+    """
+
+    def setup(self) -> None:
+        cfg = self.model_config or {}
+        self.hp = VGFHyperParams.from_dict(cfg.get("vgf", {}))
+        obs_space, act_space = self.observation_space, self.action_space
+        if obs_space is None or len(obs_space.shape) != 1:
+            raise ValueError(f"VGF needs a 1-D Box observation space, got {obs_space}")
+        if not (np.allclose(act_space.low, -1.0) and np.allclose(act_space.high, 1.0)):
+            raise ValueError(f"VGF needs the [-1, 1] action box (rescale the env's actions), got {act_space}")
+        self.nets = VGFNetworks(obs_space.shape[0], act_space.shape[0], self.hp)
+        self.inference_budget = TransportBudget(int(cfg.get("inference_steps", self.hp.train_vgf_steps)), self.hp.vgf_lr)
+        self.exploration_budget = TransportBudget(int(cfg.get("exploration_steps", 0)), self.hp.vgf_lr)
+        self.exploration_selection = cfg.get("exploration_selection", "max")
+        self.train_generator: torch.Generator | None = None
+
+    def set_budget(self, steps: int, step_size: float | None = None, exploration: bool = False) -> None:
+        """Change the test-time (or exploration) transport budget without retraining."""
+        budget = TransportBudget(int(steps), self.hp.vgf_lr if step_size is None else float(step_size))
+        if exploration:
+            self.exploration_budget = budget
+        else:
+            self.inference_budget = budget
+
+    def _obs(self, batch: dict[str, Any]) -> torch.Tensor:
+        return batch[Columns.OBS].float()
+
+    def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return {Columns.ACTIONS: self.nets.act(self._obs(batch), self.inference_budget)}
+
+    def _forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        actions = self.nets.act(self._obs(batch), self.exploration_budget, self.exploration_selection)
+        return {Columns.ACTIONS: actions}
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        """All VGF losses for one batch (computed inside forward so DDP sees a forward pass)."""
+        losses, metrics = group_losses(self.nets, batch, self.train_generator)
+        return {"losses": losses, "metrics": metrics}
