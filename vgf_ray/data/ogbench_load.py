@@ -28,8 +28,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         raise DatasetError(f"{path}: not a readable npz file ({err})") from err
 
 
-def validate_raw_ogbench_file(path: Path, need_info: tuple[str, ...]) -> None:
-    """Check keys, lengths, ranks, finiteness, action box and trajectory ends of a raw OGBench npz."""
+def validate_raw_ogbench_file(path: Path, need_info: tuple[str, ...], obs_dim: int, act_dim: int) -> None:
+    """Check keys, lengths, ranks, finiteness, action box, env dims and trajectory ends of a raw OGBench npz."""
     raw = _read_npz(path)
     missing = [k for k in (*RAW_KEYS, *need_info) if k not in raw]
     if missing:
@@ -43,6 +43,11 @@ def validate_raw_ogbench_file(path: Path, need_info: tuple[str, ...]) -> None:
             raise DatasetError(f"{path}: '{key}' must be 2-D [N, dim], got shape {raw[key].shape}")
         if not np.all(np.isfinite(raw[key])):
             raise DatasetError(f"{path}: '{key}' contains {int(np.sum(~np.isfinite(raw[key])))} NaN/inf value(s)")
+    if raw["observations"].shape[1] != obs_dim:
+        raise DatasetError(f"{path}: observation dim {raw['observations'].shape[1]} does not match the "
+                           f"environment's {obs_dim}")
+    if raw["actions"].shape[1] != act_dim:
+        raise DatasetError(f"{path}: action dim {raw['actions'].shape[1]} does not match the environment's {act_dim}")
     check_action_box(raw["actions"], str(path))
     terminals = raw["terminals"].astype(bool)
     if n < 2 or not terminals[-1]:
@@ -65,10 +70,12 @@ def load_ogbench_transitions(
     path = Path(dataset_path)
     val_path = path.with_name(path.name.replace(".npz", "-val.npz"))
     need_info = ("qpos",) + (("button_states",) if parsed.env.startswith(("puzzle", "scene")) else ())
-    for p in (path, val_path):
-        validate_raw_ogbench_file(p, need_info)
-    env, train, val = ogbench.make_env_and_datasets(parsed.singletask_dataset_name, dataset_path=str(path))
+    env = ogbench.make_env_and_datasets(parsed.singletask_dataset_name, env_only=True)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    for p in (path, val_path):
+        validate_raw_ogbench_file(p, need_info, obs_dim, act_dim)
+    train, val = ogbench.make_env_and_datasets(parsed.singletask_dataset_name, dataset_path=str(path),
+                                               dataset_only=True, cur_env=env)
     env.close()
     chosen = {"train": train, "val": val}.get(split)
     if chosen is None:

@@ -1,0 +1,38 @@
+"""Shared fixtures: one Ray session per test run (127.0.0.1 only, no dashboard), small generated datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data")
+    os.environ["VGF_RAY_DATA_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pointmaze_npz(data_dir) -> Path:
+    """A 600-transition pointmaze-medium-navigate dataset in OGBench's format (about a second to make)."""
+    from vgf_ray.data.ogbench_generate import ensure_ogbench_dataset
+
+    return ensure_ogbench_dataset("pointmaze-medium-navigate", 600, data_dir, seed=0, episode_length=201,
+                                  progress=False)
+
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory):
+    import ray
+
+    ray.init(num_cpus=4, include_dashboard=False, object_store_memory=1 << 29,
+             _temp_dir=str(tmp_path_factory.mktemp("ray")), log_to_driver=False)
+    yield ray
+    ray.shutdown()
