@@ -36,3 +36,5 @@ class VGF(Algorithm):
             learner_results.append(result.get())
         self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
         self.metrics.log_value("num_grad_steps_lifetime", num_steps, reduce="lifetime_sum")
+        # Keep the EnvRunners' modules (and so `get_module()`) on the learner's latest weights.
+        self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
