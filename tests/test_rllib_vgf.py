@@ -29,7 +29,8 @@ def tiny_config(pointmaze_npz, data_dir, evaluation_interval=1, **overrides) -> 
     "overrides, key",
     [({"num_particles": 0}, "num_particles"), ({"train_q_agg": "median"}, "train_q_agg"),
      ({"train_vgf_steps": -2}, "train_vgf_steps"), ({"eval_budgets": [0, -1]}, "eval_budgets"),
-     ({"updates_per_iteration": 0}, "updates_per_iteration"), ({"exploration_selection": "best"}, "exploration_selection"),
+     ({"updates_per_iteration": 0}, "updates_per_iteration"),
+     ({"exploration_selection": "best"}, "exploration_selection"),
      ({"dataset": {"source": "d4rl"}}, "dataset.source"), ({"dataset": {"nme": "x"}}, "nme")],
 )
 def test_validate_rejects_bad_values_by_key(overrides, key):

@@ -89,7 +89,8 @@ def test_particles_never_leave_the_box():
     x0 = torch.rand(4, 10, 2) * 2 - 1
     obs = torch.zeros(4, 10, 1)
     for rule in ("adam", "euler"):
-        x = transport_particles(obs, x0, TransportBudget(25, 0.5), quadratic_q(target), TransportSettings(step_rule=rule))
+        settings = TransportSettings(step_rule=rule)
+        x = transport_particles(obs, x0, TransportBudget(25, 0.5), quadratic_q(target), settings)
         assert x.min() >= -1.0 and x.max() <= 1.0
         assert torch.allclose(x[..., 0], torch.ones(4, 10)) and torch.allclose(x[..., 1], -torch.ones(4, 10))
 

@@ -15,7 +15,8 @@ SMALL = dict(hidden_dims=(32, 32), actor_hidden_dims=(32, 32), num_particles=6, 
 
 def random_batch(n=16, obs_dim=3, act_dim=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {"observations": torch.randn(n, obs_dim, generator=g), "actions": torch.rand(n, act_dim, generator=g) * 2 - 1,
+    return {"observations": torch.randn(n, obs_dim, generator=g),
+            "actions": torch.rand(n, act_dim, generator=g) * 2 - 1,
             "rewards": torch.randn(n, generator=g), "next_observations": torch.randn(n, obs_dim, generator=g),
             "masks": (torch.rand(n, generator=g) > 0.2).float()}
 

@@ -204,7 +204,7 @@ class VGFAgent:
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
-        for name, opt in self.optimizers.items():
+        for opt in self.optimizers.values():
             if self.hp.grad_clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], self.hp.grad_clip_norm)
             opt.step()

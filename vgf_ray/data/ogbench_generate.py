@@ -109,7 +109,7 @@ def _collect(dataset: str, num_episodes: int, length: int, seed: int, progress: 
     rng = np.random.default_rng(seed)
     oracles = None if is_maze else _make_oracles(env, puzzle="puzzle" in name.env)
     episodes = []
-    for ep in trange(num_episodes, desc=desc, disable=not progress, unit="ep"):
+    for _ in trange(num_episodes, desc=desc, disable=not progress, unit="ep"):
         ep_seed = int(rng.integers(2**31))
         if is_maze:
             episodes.append(_maze_episode(env, length, ep_seed, rng))

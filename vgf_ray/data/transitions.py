@@ -44,7 +44,9 @@ def validate_transitions(
         raise DatasetError(f"{source}: observation dim {data['observations'].shape[1]} does not match the "
                            f"environment's {obs_dim}")
     if act_dim is not None and data["actions"].shape[1] != act_dim:
-        raise DatasetError(f"{source}: action dim {data['actions'].shape[1]} does not match the environment's {act_dim}")
+        raise DatasetError(
+            f"{source}: action dim {data['actions'].shape[1]} does not match the environment's {act_dim}"
+        )
 
 
 def check_action_box(actions: np.ndarray, source: str, tol: float = 1e-4) -> None:

@@ -20,17 +20,17 @@ def _episode_stats(episode) -> tuple[float, float, int]:
     return success, float(episode.get_return()), len(episode)
 
 
-def evaluate_budgets(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], int, int]:
-    """RLlib ``custom_evaluation_function``: run ``evaluation_duration`` episodes at every budget."""
-    config = algorithm.config
-    step_size = config.eval_step_size if config.eval_step_size is not None else config.vgf_lr
+def run_budget_evaluation(
+    eval_env_runner_group, budgets: list[int], num_episodes: int, step_size: float
+) -> tuple[dict[str, Any], int]:
+    """Episodes at each transport budget on an EnvRunnerGroup (remote runners if any, else the local one)."""
     num_remote = eval_env_runner_group.num_remote_env_runners()
     use_local = num_remote == 0
     num_runners = max(1, num_remote)
-    per_runner = max(1, math.ceil(int(config.evaluation_duration) / num_runners))
+    per_runner = max(1, math.ceil(int(num_episodes) / num_runners))
     results: dict[str, Any] = {}
     env_steps = 0
-    for steps in config.eval_budgets:
+    for steps in budgets:
         eval_env_runner_group.foreach_env_runner(
             lambda runner, s=steps: runner.module.set_budget(s, step_size), local_env_runner=use_local
         )
@@ -42,9 +42,18 @@ def evaluate_budgets(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], 
         env_steps += int(stats[:, 2].sum())
         results[f"budget_{steps}"] = {"success": float(stats[:, 0].mean()), "return": float(stats[:, 1].mean()),
                                       "episode_len": float(stats[:, 2].mean()), "episodes": len(stats)}
-    best = max(config.eval_budgets, key=lambda s: results[f"budget_{s}"]["success"])
+    best = max(budgets, key=lambda s: results[f"budget_{s}"]["success"])
     results["best_budget"] = best
     results["best_success"] = results[f"budget_{best}"]["success"]
+    return results, env_steps
+
+
+def evaluate_budgets(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], int, int]:
+    """RLlib ``custom_evaluation_function``: ``evaluation_duration`` episodes at every budget in ``eval_budgets``."""
+    config = algorithm.config
+    step_size = config.eval_step_size if config.eval_step_size is not None else config.vgf_lr
+    results, env_steps = run_budget_evaluation(eval_env_runner_group, list(config.eval_budgets),
+                                               int(config.evaluation_duration), step_size)
     results[ENV_RUNNER_RESULTS] = {"num_episodes": sum(r["episodes"] for k, r in results.items()
                                                        if k.startswith("budget_"))}
     # Evaluation results reach Algorithm.evaluate() through its metrics logger (RLlib's new stack).

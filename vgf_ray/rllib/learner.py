@@ -26,9 +26,7 @@ class VGFTorchLearner(TorchLearner):
 
     def build(self) -> None:
         super().build()
-        spec = DatasetSpec.from_dict(self.config.dataset)
-        data, _ = load_transitions(spec)
-        self.buffer = TransitionBuffer(data, self._device)
+        self._buffer: TransitionBuffer | None = None  # loaded on first update: evaluation needs no dataset
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
         self.rng = torch.Generator(device=self._device).manual_seed(int(self.config.seed or 0) * 1000 + rank)
         self.num_grad_steps = 0
@@ -44,6 +42,13 @@ class VGFTorchLearner(TorchLearner):
 
     def compute_loss_for_module(self, *, module_id: str, config=None, batch: dict, fwd_out: dict) -> torch.Tensor:
         return sum(fwd_out["losses"].values())
+
+    @property
+    def buffer(self) -> TransitionBuffer:
+        if self._buffer is None:
+            data, _ = load_transitions(DatasetSpec.from_dict(self.config.dataset))
+            self._buffer = TransitionBuffer(data, self._device)
+        return self._buffer
 
     @property
     def vgf_module(self):

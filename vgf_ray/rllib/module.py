@@ -30,7 +30,8 @@ class VGFTorchRLModule(TorchRLModule):
         if not (np.allclose(act_space.low, -1.0) and np.allclose(act_space.high, 1.0)):
             raise ValueError(f"VGF needs the [-1, 1] action box (rescale the env's actions), got {act_space}")
         self.nets = VGFNetworks(obs_space.shape[0], act_space.shape[0], self.hp)
-        self.inference_budget = TransportBudget(int(cfg.get("inference_steps", self.hp.train_vgf_steps)), self.hp.vgf_lr)
+        inference_steps = int(cfg.get("inference_steps", self.hp.train_vgf_steps))
+        self.inference_budget = TransportBudget(inference_steps, self.hp.vgf_lr)
         self.exploration_budget = TransportBudget(int(cfg.get("exploration_steps", 0)), self.hp.vgf_lr)
         self.exploration_selection = cfg.get("exploration_selection", "max")
         self.train_generator: torch.Generator | None = None

@@ -1,0 +1,54 @@
+"""Shared set-up for the benchmark scripts: configurations, a local Ray, a small cube-single dataset."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import torch
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+# Paper config (spec 3.1/3.2, OGBench manipulation): 4x512 nets, batch 256, N=10, K=10, L_train=3.
+PAPER = dict(hidden_dims=(512,) * 4, actor_hidden_dims=(512,) * 4, num_particles=10, bc_flow_steps=10,
+             train_vgf_steps=3, train_q_agg="mean", discount=0.99)
+# CPU config (tune_configs/*-cpu.yaml): 3x256 nets, N=10, K=10, L_train=1.
+CPU = dict(hidden_dims=(256,) * 3, actor_hidden_dims=(256,) * 3, num_particles=10, bc_flow_steps=10,
+           train_vgf_steps=1, train_q_agg="mean", discount=0.99)
+CONFIGS = {"paper": PAPER, "cpu": CPU}
+CUBE_OBS, CUBE_ACT = 28, 5
+
+
+def machine() -> str:
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    isa = "amx" if "amx_bf16" in flags else ("avx512_bf16" if "avx512_bf16" in flags else "no-bf16-isa")
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, {isa}, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, device {device}")
+
+
+def random_batch(batch_size: int = 256, device: str = "cpu", seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    batch = {"observations": torch.randn(batch_size, CUBE_OBS, generator=g),
+             "actions": torch.rand(batch_size, CUBE_ACT, generator=g) * 2 - 1,
+             "rewards": -torch.rand(batch_size, generator=g),
+             "next_observations": torch.randn(batch_size, CUBE_OBS, generator=g),
+             "masks": torch.ones(batch_size)}
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def rate(fn, steps: int, warmup: int = 3) -> float:
+    """Calls per second of ``fn`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return steps / (time.perf_counter() - start)

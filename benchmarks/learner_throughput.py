@@ -1,0 +1,89 @@
+"""Learner throughput (gradient steps/s) at the paper and CPU configs, fp32 and bf16, and RLlib's overhead.
+
+Three loops on the same config, measured in this run:
+  bare   - the plain-PyTorch VGFAgent.update loop (no Ray): the baseline
+  learner- VGFTorchLearner.run_vgf_updates (RLlib optimizers/_update, in-memory buffer)
+  train  - the full Algorithm.train() loop (evaluation off)
+Prints steps/s and the ratios learner/bare and train/bare (target >= 0.9).
+Usage: python benchmarks/learner_throughput.py [--configs paper cpu] [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+
+def bare_rate(overrides: dict, bf16: bool, steps: int) -> float:
+    from vgf_ray.core.hparams import VGFHyperParams
+    from vgf_ray.core.vgf import VGFAgent
+
+    device = "cuda" if common.torch.cuda.is_available() else "cpu"
+    agent = VGFAgent(common.CUBE_OBS, common.CUBE_ACT, VGFHyperParams(**overrides, bf16=bf16), device=device)
+    batch = common.random_batch(device=device)
+    return common.rate(lambda: agent.update(batch), steps)
+
+
+def rllib_rates(overrides: dict, bf16: bool, steps: int, dataset_path: str) -> tuple[float, float]:
+    import time
+
+    from vgf_ray.rllib import VGFConfig
+
+    config = (VGFConfig().environment(env_config={"ogbench": "cube-single-play"})
+              .training(**overrides, bf16=bf16, updates_per_iteration=steps,
+                        dataset={"name": "cube-single-play", "path": dataset_path})
+              .evaluation(evaluation_interval=None)
+              .learners(num_gpus_per_learner=1 if common.torch.cuda.is_available() else 0))
+    algo = config.build_algo()
+    try:
+        learner = algo.learner_group._learner
+        learner.run_vgf_updates(3)  # warm-up (and loads the buffer)
+        start = time.perf_counter()
+        learner.run_vgf_updates(steps)
+        learner_rate = steps / (time.perf_counter() - start)
+        algo.train()  # warm-up iteration
+        start = time.perf_counter()
+        algo.train()
+        train_rate = steps / (time.perf_counter() - start)
+    finally:
+        algo.stop()
+    return learner_rate, train_rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", nargs="+", default=["paper", "cpu"], choices=sorted(common.CONFIGS))
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--no-rllib", action="store_true", help="only the bare PyTorch loop")
+    args = parser.parse_args()
+    print(f"machine: {common.machine()}")
+    dataset_path = None
+    if not args.no_rllib:
+        import ray
+
+        from vgf_ray.data.ogbench_generate import ensure_ogbench_dataset
+
+        dataset_path = str(ensure_ogbench_dataset("cube-single-play", 2000, Path(tempfile.gettempdir()) / "vgf_bench",
+                                                  episode_length=201, progress=False))
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    print(f"{'config':<7}{'dtype':<6}{'bare':>9}{'learner':>9}{'train':>9}{'learner/bare':>14}{'train/bare':>12}"
+          "   (gradient steps/s)")
+    for name in args.configs:
+        for bf16 in (False, True):
+            overrides = common.CONFIGS[name]
+            bare = bare_rate(overrides, bf16, args.steps)
+            if args.no_rllib:
+                print(f"{name:<7}{'bf16' if bf16 else 'fp32':<6}{bare:9.2f}", flush=True)
+                continue
+            learner, train = rllib_rates(overrides, bf16, args.steps, dataset_path)
+            print(f"{name:<7}{'bf16' if bf16 else 'fp32':<6}{bare:9.2f}{learner:9.2f}{train:9.2f}"
+                  f"{learner / bare:14.2f}{train / bare:12.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

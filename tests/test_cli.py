@@ -1,0 +1,86 @@
+"""The user's surface: `vgf-ray train` on a tiny experiment, then `vgf-ray evaluate`, plus clear config errors."""
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from vgf_ray.cli import main
+from vgf_ray.experiment import ExperimentError, load_experiment
+
+
+@pytest.fixture
+def tiny_experiment(tmp_path, pointmaze_npz):
+    exp = {
+        "name": "tiny",
+        "iterations": 2,
+        "output_dir": str(tmp_path / "runs" / "{name}"),
+        "env": {"ogbench": "pointmaze-medium-navigate", "env_kwargs": {"max_episode_steps": 15}},
+        "dataset": {"name": "pointmaze-medium-navigate", "path": str(pointmaze_npz)},
+        "training": {"hidden_dims": [32, 32], "actor_hidden_dims": [32, 32], "num_particles": 4, "bc_flow_steps": 3,
+                     "updates_per_iteration": 10, "train_batch_size_per_learner": 32},
+        "evaluation": {"interval": 1, "episodes": 2, "budgets": [0, 1, 2, 3]},
+        "mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "vgf_test"},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(exp))
+    return path
+
+
+def test_train_then_evaluate(ray_session, tiny_experiment, tmp_path, capsys):
+    assert main(["train", str(tiny_experiment), "--set", "training.num_particles=3", "--quiet"]) == 0
+    out_dir = tmp_path / "runs" / "tiny"
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["output_dir"] == str(out_dir)
+    with open(out_dir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["grad_steps"]) for r in rows] == [10, 20]
+    assert all(r[f"budget_{b}/success"] != "" for r in rows for b in range(4))
+    for name in ("learning_curve.png", "budget_curve.png", "final_evaluation.json", "experiment.yaml"):
+        assert (out_dir / name).stat().st_size > 0, name
+    assert yaml.safe_load((out_dir / "experiment.yaml").read_text())["training"]["num_particles"] == 3
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = mlflow.search_runs(experiment_names=["vgf_test"])
+    assert len(runs) == 1 and runs.iloc[0]["status"] == "FINISHED"
+    assert "metrics.budget_2.success" in runs.columns and "params.training/num_particles" in runs.columns
+
+    eval_dir = tmp_path / "eval"
+    assert main(["evaluate", summary["checkpoint"], "--budgets", "0", "3", "--episodes", "2",
+                 "--out-dir", str(eval_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "L_test=0" in printed and "L_test=3" in printed
+    results = json.loads((eval_dir / "evaluation.json").read_text())
+    assert results["budget_3"]["episodes"] == 2 and (eval_dir / "evaluation_budget_curve.png").exists()
+
+
+def test_experiment_errors_name_the_problem(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trainig: {num_particles: 3}\n")
+    with pytest.raises(ExperimentError, match=r"unknown section\(s\) \['trainig'\]"):
+        load_experiment(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text("name: x\n")
+    with pytest.raises(ExperimentError, match="expected KEY=VALUE"):
+        load_experiment(good, ["training.num_particles"])
+    with pytest.raises(ExperimentError, match="unknown section 'trainin'"):
+        load_experiment(good, ["trainin.num_particles=3"])
+    with pytest.raises(ExperimentError, match="not found"):
+        load_experiment(tmp_path / "missing.yaml")
+
+
+def test_cli_reports_bad_training_key(tmp_path, capsys):
+    path = tmp_path / "e.yaml"
+    path.write_text("training: {num_particles: 0}\nmlflow: {tracking_uri: null}\n")
+    assert main(["train", str(path), "--quiet"]) == 2
+    assert "num_particles must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_make_dataset_command(tmp_path, capsys):
+    assert main(["make-dataset", "pointmaze-medium-navigate", "--size", "40", "--episode-length", "21",
+                 "--out-dir", str(tmp_path / "d")]) == 0
+    path = capsys.readouterr().out.strip().splitlines()[-1]
+    assert path.endswith("pointmaze-medium-navigate-v0.npz")

@@ -1,0 +1,278 @@
+"""Experiment files (YAML) -> a VGFConfig -> a training run with progress, history, plots, checkpoints, MLflow.
+
+An experiment file has these top-level sections (all optional but ``dataset``/``env`` usually given):
+``name, seed, iterations, checkpoint_every, output_dir, ray, env, dataset, training, evaluation, resources,
+mlflow``. ``--set section.key=value`` overrides any entry (values parsed as YAML).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SECTIONS = {"name", "seed", "iterations", "checkpoint_every", "output_dir", "ray", "env", "dataset", "training",
+            "evaluation", "resources", "mlflow"}
+DEFAULTS: dict[str, Any] = {
+    "name": "vgf", "seed": 0, "iterations": 10, "checkpoint_every": 0, "output_dir": "runs/{name}",
+    "ray": {"num_cpus": 4, "object_store_memory": 1 << 30},
+    "env": {"ogbench": "cube-single-play", "success_timing": "post"},
+    "dataset": {}, "training": {},
+    "evaluation": {"interval": 1, "episodes": 10, "budgets": [0, 1, 2, 3], "num_env_runners": 0},
+    "resources": {"num_learners": 0, "num_gpus_per_learner": "auto"},
+    "mlflow": {"tracking_uri": "sqlite:///{output_dir}/../mlflow.db", "experiment": "vgf_ray"},
+}
+
+
+class ExperimentError(ValueError):
+    """A bad experiment file or override; the message names the file and key."""
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def apply_override(exp: dict, assignment: str) -> None:
+    """Apply ``section.key=value`` (value parsed as YAML) in place."""
+    if "=" not in assignment:
+        raise ExperimentError(f"--set {assignment!r}: expected KEY=VALUE, e.g. training.num_particles=5")
+    dotted, raw = assignment.split("=", 1)
+    keys = dotted.strip().split(".")
+    if keys[0] not in SECTIONS:
+        raise ExperimentError(f"--set {assignment!r}: unknown section {keys[0]!r}; sections: {sorted(SECTIONS)}")
+    node = exp
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ExperimentError(f"--set {assignment!r}: {key!r} is not a section")
+    node[keys[-1]] = yaml.safe_load(raw)
+
+
+def load_experiment(path: str | Path, overrides: list[str] = ()) -> dict:
+    """Read a YAML experiment, fill defaults, apply overrides and resolve paths."""
+    path = Path(path)
+    if not path.exists():
+        raise ExperimentError(f"{path}: experiment file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ExperimentError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(raw, dict):
+        raise ExperimentError(f"{path}: top level must be a mapping of sections")
+    unknown = sorted(set(raw) - SECTIONS)
+    if unknown:
+        raise ExperimentError(f"{path}: unknown section(s) {unknown}; sections: {sorted(SECTIONS)}")
+    exp = _merge(DEFAULTS, raw)
+    for assignment in overrides:
+        apply_override(exp, assignment)
+    exp["output_dir"] = str(Path(str(exp["output_dir"]).format(name=exp["name"])).resolve())
+    uri = exp["mlflow"].get("tracking_uri")
+    if uri:
+        exp["mlflow"]["tracking_uri"] = uri.format(output_dir=exp["output_dir"])
+        if exp["mlflow"]["tracking_uri"].startswith("sqlite:///") and not exp["mlflow"]["tracking_uri"].startswith(
+            "sqlite:////"
+        ):
+            db = Path(exp["mlflow"]["tracking_uri"][len("sqlite:///"):]).resolve()
+            exp["mlflow"]["tracking_uri"] = f"sqlite:///{db}"
+    return exp
+
+
+def build_config(exp: dict):
+    """The VGFConfig an experiment describes."""
+    import torch
+
+    from vgf_ray.rllib import VGFConfig
+
+    ev, res = exp["evaluation"], exp["resources"]
+    gpus = res.get("num_gpus_per_learner", "auto")
+    if gpus == "auto":
+        gpus = 1 if torch.cuda.is_available() else 0
+    training = dict(exp["training"])
+    training["dataset"] = exp["dataset"]
+    training["eval_budgets"] = list(ev.get("budgets", [0, 1, 2, 3]))
+    try:
+        config = (
+            VGFConfig()
+            .environment(env_config=exp["env"])
+            .training(**training)
+            .evaluation(evaluation_interval=ev.get("interval", 1), evaluation_duration=int(ev.get("episodes", 10)),
+                        evaluation_num_env_runners=int(ev.get("num_env_runners", 0)))
+            .learners(num_learners=int(res.get("num_learners", 0)), num_gpus_per_learner=gpus)
+            .env_runners(num_env_runners=int(res.get("num_env_runners", 0)))
+            .debugging(seed=int(exp["seed"]))
+        )
+    except TypeError as err:
+        raise ExperimentError(f"training: {err}") from err
+    config.validate()
+    return config
+
+
+def _flatten(prefix: str, value: Any, out: dict) -> None:
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _flatten(f"{prefix}/{key}" if prefix else str(key), sub, out)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        out[prefix] = float(value)
+
+
+def summarize(result: dict, budgets: list[int]) -> dict:
+    """The numbers of one ``train()`` result worth a history row."""
+    row: dict[str, Any] = {"iteration": result["training_iteration"],
+                           "grad_steps": int(result.get("num_grad_steps_lifetime", 0)),
+                           "time_s": result.get("time_total_s", 0.0)}
+    learner = result.get("learners", {}).get("default_policy", {})
+    for key in ("critic/loss", "critic/q_mean", "bc/loss", "grad_net/loss"):
+        if key in learner:
+            row[key] = float(learner[key])
+    evaluation = result.get("evaluation", {})
+    for budget in budgets:
+        stats = evaluation.get(f"budget_{budget}")
+        if stats:
+            row[f"budget_{budget}/success"] = float(stats["success"])
+            row[f"budget_{budget}/return"] = float(stats["return"])
+    return row
+
+
+def write_history(history: list[dict], out_dir: Path) -> None:
+    (out_dir / "history.json").write_text(json.dumps(history, indent=2))
+    keys = sorted({k for row in history for k in row}, key=lambda k: (k not in ("iteration", "grad_steps"), k))
+    with open(out_dir / "history.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+class MLflowRun:
+    """Thin MLflow wrapper: params once, metrics per iteration, artifacts at the end; a no-op when disabled."""
+
+    def __init__(self, exp: dict):
+        self.enabled = bool(exp["mlflow"].get("tracking_uri"))
+        if not self.enabled:
+            return
+        import mlflow
+
+        os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "false")
+        self.mlflow = mlflow
+        mlflow.set_tracking_uri(exp["mlflow"]["tracking_uri"])
+        mlflow.set_experiment(exp["mlflow"].get("experiment", "vgf_ray"))
+        self.run = mlflow.start_run(run_name=exp["name"])
+        params: dict[str, Any] = {}
+        _flatten("", {k: exp[k] for k in ("training", "dataset", "evaluation", "env")}, params)
+        for section in ("training", "dataset", "env"):
+            for key, value in exp[section].items():
+                params[f"{section}/{key}"] = value
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+
+    def log(self, row: dict) -> None:
+        if self.enabled:
+            metrics = {k.replace("/", "."): v for k, v in row.items() if isinstance(v, (int, float))}
+            self.mlflow.log_metrics(metrics, step=int(row["grad_steps"]))
+
+    def finish(self, out_dir: Path, status: str = "FINISHED") -> None:
+        if self.enabled:
+            for name in ("history.csv", "learning_curve.png", "budget_curve.png", "final_evaluation.json"):
+                if (out_dir / name).exists():
+                    self.mlflow.log_artifact(str(out_dir / name))
+            self.mlflow.end_run(status=status)
+
+
+def init_ray(exp: dict) -> None:
+    import ray
+
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if not ray.is_initialized():
+        opts = dict(exp["ray"])
+        address = opts.pop("address", None)
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False, **opts)
+
+
+def run_experiment(exp: dict, progress: bool = True) -> dict:
+    """Train for ``iterations``; returns ``{"history", "final", "checkpoint", "output_dir"}``."""
+    from tqdm import tqdm
+
+    from vgf_ray.plots import plot_budget_curve, plot_learning_curves
+
+    out_dir = Path(exp["output_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "experiment.yaml").write_text(yaml.safe_dump(exp, sort_keys=False))
+    init_ray(exp)
+    config = build_config(exp)
+    budgets = list(config.eval_budgets)
+    step_size = config.eval_step_size if config.eval_step_size is not None else config.vgf_lr
+    tracker = MLflowRun(exp)
+    algo = config.build_algo()
+    history: list[dict] = []
+    checkpoint = None
+    status = "FAILED"
+    try:
+        bar = tqdm(range(int(exp["iterations"])), desc=exp["name"], unit="it", disable=not progress)
+        for i in bar:
+            start = time.perf_counter()
+            row = summarize(algo.train(), budgets)
+            row["iteration_s"] = time.perf_counter() - start
+            history.append(row)
+            tracker.log(row)
+            shown = {k.split("/")[0] if k.endswith("success") else k: round(v, 3) for k, v in row.items()
+                     if k.endswith("success") or k in ("critic/loss", "bc/loss")}
+            bar.set_postfix(shown, refresh=False)
+            if progress:
+                tqdm.write(f"[{exp['name']}] it {row['iteration']} grad_steps {row['grad_steps']} "
+                           + " ".join(f"{k}={v:.3g}" for k, v in shown.items()))
+            every = int(exp.get("checkpoint_every") or 0)
+            if every and (i + 1) % every == 0:
+                checkpoint = algo.save_to_path(str(out_dir / "checkpoint"))
+        checkpoint = algo.save_to_path(str(out_dir / "checkpoint"))
+        write_history(history, out_dir)
+        plot_learning_curves(history, budgets, out_dir / "learning_curve.png")
+        final = next((row for row in reversed(history) if f"budget_{budgets[0]}/success" in row), None)
+        if final is not None:
+            final_eval = {f"budget_{b}": {"success": final[f"budget_{b}/success"],
+                                          "return": final[f"budget_{b}/return"]} for b in budgets}
+            (out_dir / "final_evaluation.json").write_text(json.dumps(final_eval, indent=2))
+            plot_budget_curve(final_eval, budgets, out_dir / "budget_curve.png", step_size)
+        status = "FINISHED"
+    finally:
+        algo.stop()
+        tracker.finish(out_dir, status)
+    return {"history": history, "final": final, "checkpoint": checkpoint, "output_dir": str(out_dir)}
+
+
+def evaluate_checkpoint(checkpoint: str, budgets: list[int], episodes: int, step_size: float | None,
+                        out_dir: str | Path | None = None) -> dict:
+    """Restore a trained VGF and evaluate it at each budget; writes JSON and the budget plot."""
+    from vgf_ray.plots import plot_budget_curve
+    from vgf_ray.rllib import VGF
+    from vgf_ray.rllib.evaluation import run_budget_evaluation
+
+    checkpoint_path = Path(checkpoint).resolve()
+    if not checkpoint_path.exists():
+        raise FileNotFoundError(f"{checkpoint_path}: checkpoint not found")
+    algo = VGF.from_checkpoint(str(checkpoint_path))
+    try:
+        size = step_size if step_size is not None else algo.config.vgf_lr
+        group = algo.eval_env_runner_group or algo.env_runner_group
+        group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+        results, _ = run_budget_evaluation(group, budgets, episodes, size)
+    finally:
+        algo.stop()
+    out = Path(out_dir) if out_dir else checkpoint_path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.json").write_text(json.dumps(results, indent=2))
+    plot_budget_curve(results, budgets, out / "evaluation_budget_curve.png", size)
+    return results
