@@ -107,3 +107,20 @@ def test_restored_checkpoint_continues_training_exactly(ray_session, pointmaze_n
         torch.testing.assert_close(a, b)
     finally:
         restored.stop()
+
+
+def test_two_learners_stay_in_sync_with_ddp(ray_session, pointmaze_npz, data_dir):
+    """Remote learners (torch DDP over gloo) sample their own batches but hold identical weights."""
+    config = tiny_config(pointmaze_npz, data_dir, evaluation_interval=None).learners(num_learners=2,
+                                                                                     num_cpus_per_learner=1)
+    algo = config.build_algo()
+    try:
+        result = algo.train()
+        assert result["learners"]["num_grad_steps_lifetime"] == 2 * TINY["updates_per_iteration"]
+        sums = algo.learner_group.foreach_learner(
+            lambda learner: [float(p.detach().sum()) for p in learner.vgf_module.nets.parameters()]
+        )
+        first, second = (r.get() for r in sums)
+        assert first == second
+    finally:
+        algo.stop()

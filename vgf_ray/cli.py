@@ -35,6 +35,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from vgf_ray.experiment import load_experiment
+    from vgf_ray.tuning import run_sweep, sweep_settings
+
+    exp = load_experiment(args.config, args.set or [])
+    results = run_sweep(exp)
+    sweep = sweep_settings(exp)
+    best = results.get_best_result()
+    grid_keys = [k.split(".", 1)[1] for k in sweep["grid"]]
+    print(json.dumps({"best_metric": {sweep["metric"]: best.metrics_dataframe[sweep["metric"]].iloc[-1]
+                                      if sweep["metric"] in best.metrics_dataframe else None},
+                      "best_config": {k: best.config.get(k) for k in grid_keys},
+                      "best_checkpoint": best.checkpoint.path if best.checkpoint else None,
+                      "trials": len(results)}, indent=2, default=str))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from vgf_ray.experiment import evaluate_checkpoint, init_ray
 
@@ -82,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. training.num_particles=5")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("tune", help="hyperparameter sweep with Ray Tune (experiment YAML + sweep section)")
+    p.add_argument("config")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. iterations=20")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint at several test-time budgets")
     p.add_argument("checkpoint")

@@ -2,7 +2,7 @@
 
 An experiment file has these top-level sections (all optional but ``dataset``/``env`` usually given):
 ``name, seed, iterations, checkpoint_every, output_dir, ray, env, dataset, training, evaluation, resources,
-mlflow``. ``--set section.key=value`` overrides any entry (values parsed as YAML).
+mlflow`` and, for ``vgf-ray tune``, ``sweep`` (see ``vgf_ray.tuning``). ``--set section.key=value`` overrides any entry (values parsed as YAML).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 SECTIONS = {"name", "seed", "iterations", "checkpoint_every", "output_dir", "ray", "env", "dataset", "training",
-            "evaluation", "resources", "mlflow"}
+            "evaluation", "resources", "mlflow", "sweep"}
 DEFAULTS: dict[str, Any] = {
     "name": "vgf", "seed": 0, "iterations": 10, "checkpoint_every": 0, "output_dir": "runs/{name}",
     "ray": {"num_cpus": 4, "object_store_memory": 1 << 30},
