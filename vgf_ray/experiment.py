@@ -2,7 +2,8 @@
 
 An experiment file has these top-level sections (all optional but ``dataset``/``env`` usually given):
 ``name, seed, iterations, checkpoint_every, output_dir, ray, env, dataset, training, evaluation, resources,
-mlflow`` and, for ``vgf-ray tune``, ``sweep`` (see ``vgf_ray.tuning``). ``--set section.key=value`` overrides any entry (values parsed as YAML).
+mlflow`` and, for ``vgf-ray tune``, ``sweep`` (see ``vgf_ray.tuning``).
+``--set section.key=value`` overrides any entry (values parsed as YAML).
 """
 
 from __future__ import annotations
