@@ -1,15 +1,28 @@
-"""``VGF``: an RLlib Algorithm whose training step runs many in-memory VGF updates on every learner."""
+"""``VGF``: an RLlib Algorithm whose training step runs many in-memory VGF updates on every learner.
+
+Phases (spec 2.8): ``offline_steps`` gradient steps on the dataset, then ``online_env_steps`` environment steps
+collected by the EnvRunners, each round added to every learner's replay, with ``utd_ratio`` gradient steps per
+env step once ``start_training`` online steps have been collected. The counters are checkpointed.
+"""
 
 from __future__ import annotations
 
-from ray.rllib.algorithms.algorithm import Algorithm
-from ray.rllib.utils.metrics import LEARNER_RESULTS
+from typing import Any
 
+import ray
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS
+
+from vgf_ray.data.replay import episodes_to_transitions
 from vgf_ray.data.spec import DatasetSpec, prepare_dataset
+
+PHASE_OFFLINE, PHASE_ONLINE, PHASE_DONE = 0, 1, 2
+COUNTERS_KEY = "vgf_counters"
 
 
 class VGF(Algorithm):
-    """Value Gradient Flow. Offline: ``updates_per_iteration`` gradient steps per ``train()`` call."""
+    """Value Gradient Flow: offline, offline-to-online or online-only, in one ``train()`` loop."""
 
     @classmethod
     def get_default_config(cls):
@@ -24,10 +37,26 @@ class VGF(Algorithm):
             config._is_frozen = False
             config.dataset = spec.to_dict()
             config.freeze()
+        self.vgf_counters = {"grad_steps": 0, "online_env_steps": 0, "utd_carry": 0.0}
         super().setup(config)
 
-    def training_step(self) -> None:
-        num_steps = self.config.updates_per_iteration
+    def phase(self) -> int:
+        config, counters = self.config, self.vgf_counters
+        if config.offline_steps is None or counters["grad_steps"] < config.offline_steps:
+            return PHASE_OFFLINE
+        if counters["online_env_steps"] < config.online_env_steps:
+            return PHASE_ONLINE
+        return PHASE_DONE
+
+    def planned_iterations(self) -> int | None:
+        """train() calls needed for both phases (None for open-ended offline training)."""
+        config = self.config
+        if config.offline_steps is None:
+            return None
+        offline = -(-config.offline_steps // config.updates_per_iteration)
+        return offline + -(-config.online_env_steps // config.rollout_steps_per_iteration)
+
+    def _run_updates(self, num_steps: int) -> None:
         results = self.learner_group.foreach_learner(lambda learner, n=num_steps: learner.run_vgf_updates(n))
         learner_results = []
         for result in results:
@@ -35,6 +64,69 @@ class VGF(Algorithm):
                 raise result.get()
             learner_results.append(result.get())
         self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
-        self.metrics.log_value("num_grad_steps_lifetime", num_steps, reduce="lifetime_sum")
+        self.vgf_counters["grad_steps"] += num_steps
+
+    def _collect_online(self) -> int:
+        """One rollout round on the EnvRunners; transitions go to every learner's replay."""
+        config, counters = self.config, self.vgf_counters
+        wanted = min(config.rollout_steps_per_iteration, config.online_env_steps - counters["online_env_steps"])
+        episodes, runner_metrics = synchronous_parallel_sample(
+            worker_set=self.env_runner_group, max_env_steps=wanted, concat=True,
+            sample_timeout_s=config.sample_timeout_s, _uses_new_env_runners=True, _return_metrics=True,
+        )
+        self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
+        transitions = episodes_to_transitions(episodes)
+        collected = len(transitions["observations"])
+        if collected:
+            ref = ray.put(transitions)
+            sizes = self.learner_group.foreach_learner(
+                lambda learner, r=ref: learner.add_online_transitions(ray.get(r))
+            )
+            self.metrics.log_value("online_buffer_size", [s.get() for s in sizes][0], window=1)
+        before = counters["online_env_steps"]
+        counters["online_env_steps"] += collected
+        trainable = max(0, counters["online_env_steps"] - max(before, config.start_training))
+        counters["utd_carry"] += trainable * config.utd_ratio
+        return collected
+
+    def training_step(self) -> None:
+        config, counters = self.config, self.vgf_counters
+        phase = self.phase()
+        if phase == PHASE_OFFLINE:
+            steps = config.updates_per_iteration
+            if config.offline_steps is not None:
+                steps = min(steps, config.offline_steps - counters["grad_steps"])
+            self._run_updates(steps)
+        elif phase == PHASE_ONLINE:
+            self._collect_online()
+            updates = int(counters["utd_carry"])
+            if updates:
+                counters["utd_carry"] -= updates
+                self._run_updates(updates)
+        self.metrics.log_value("phase", phase, window=1)
+        self.metrics.log_value("num_grad_steps_lifetime", counters["grad_steps"], window=1)
+        self.metrics.log_value("online_env_steps_lifetime", counters["online_env_steps"], window=1)
         # Keep the EnvRunners' modules (and so `get_module()`) on the learner's latest weights.
+        self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
+
+    def get_state(self, *args, **kwargs) -> dict[str, Any]:
+        state = super().get_state(*args, **kwargs)
+        state[COUNTERS_KEY] = dict(self.vgf_counters)
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        if COUNTERS_KEY in state:
+            self.vgf_counters = dict(state[COUNTERS_KEY])
+
+    def load_module_weights(self, checkpoint: str) -> None:
+        """Start from a checkpoint's trained networks only (e.g. online fine-tuning of an offline run)."""
+        from pathlib import Path
+
+        from ray.rllib.core import DEFAULT_MODULE_ID
+
+        path = Path(checkpoint) / "learner_group" / "learner" / "rl_module" / DEFAULT_MODULE_ID
+        if not path.exists():
+            raise FileNotFoundError(f"{checkpoint}: no VGF module weights at {path}")
+        self.learner_group.restore_from_path(path, component=f"learner/rl_module/{DEFAULT_MODULE_ID}")
         self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)

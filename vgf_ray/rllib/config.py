@@ -13,7 +13,9 @@ from vgf_ray.data.spec import DatasetSpec
 
 HPARAM_KEYS = tuple(f.name for f in fields(VGFHyperParams))
 EXTRA_KEYS = ("dataset", "updates_per_iteration", "eval_budgets", "eval_step_size", "exploration_steps",
-              "exploration_selection")
+              "exploration_selection", "offline_steps", "online_env_steps", "utd_ratio", "start_training",
+              "replay_style", "online_fraction", "online_buffer_capacity", "rollout_steps_per_iteration",
+              "checkpoint_replay")
 
 
 class VGFConfig(AlgorithmConfig):
@@ -31,7 +33,18 @@ class VGFConfig(AlgorithmConfig):
         self.updates_per_iteration = 1000
         self.eval_budgets: list[int] = [0, 1, 2, 3]
         self.eval_step_size: float | None = None  # None: the training step size vgf_lr
-        self.exploration_steps = 0  # online acting: best-of-N like the authors' collection loop
+        # Offline-to-online (spec 2.8). offline_steps=None: offline training only, forever.
+        self.offline_steps: int | None = None
+        self.online_env_steps = 0
+        self.utd_ratio = 1.0  # gradient steps per online env step
+        self.start_training = 5000  # online env steps collected before online updates begin
+        self.replay_style = "iql"  # iql: one uniform buffer; rlpd: half/half; wsrl: online only
+        self.online_fraction: float | None = None  # overrides the style's online share of a batch
+        self.online_buffer_capacity = 1_000_000  # FIFO over online data only; the dataset is never evicted
+        self.rollout_steps_per_iteration = 1000  # env steps collected per train() call in the online phase
+        self.checkpoint_replay = True  # save online transitions in checkpoints (False: refill after restore)
+        # Online acting: best-of-N with no transport, like the authors' collection loop (spec 6.6).
+        self.exploration_steps = 0
         self.exploration_selection = "max"
         self.train_batch_size_per_learner = 256
         self.lr = None  # per-optimizer rates: value_lr / actor_lr
@@ -72,6 +85,24 @@ class VGFConfig(AlgorithmConfig):
         if self.exploration_selection not in ("max", "softmax", "random"):
             raise ValueError(f"exploration_selection={self.exploration_selection!r} is not one of "
                              "('max', 'softmax', 'random')")
+        from vgf_ray.data.replay import REPLAY_STYLES
+
+        if self.replay_style not in REPLAY_STYLES:
+            raise ValueError(f"replay_style={self.replay_style!r} is not one of {REPLAY_STYLES}")
+        if self.online_fraction is not None and not 0.0 <= self.online_fraction <= 1.0:
+            raise ValueError(f"online_fraction must be in [0, 1], got {self.online_fraction!r}")
+        for key in ("online_env_steps", "start_training"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < 0:
+                raise ValueError(f"{key} must be an integer >= 0, got {getattr(self, key)!r}")
+        for key in ("online_buffer_capacity", "rollout_steps_per_iteration"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
+                raise ValueError(f"{key} must be an integer >= 1, got {getattr(self, key)!r}")
+        if self.offline_steps is not None and (not isinstance(self.offline_steps, int) or self.offline_steps < 0):
+            raise ValueError(f"offline_steps must be None or an integer >= 0, got {self.offline_steps!r}")
+        if self.online_env_steps and self.offline_steps is None:
+            raise ValueError("online_env_steps > 0 needs offline_steps (an integer; 0 = online only)")
+        if self.utd_ratio <= 0:
+            raise ValueError(f"utd_ratio must be > 0, got {self.utd_ratio!r}")
         if self.grad_clip_norm is not None:
             self.grad_clip, self.grad_clip_by = self.grad_clip_norm, "global_norm"
         super().validate()

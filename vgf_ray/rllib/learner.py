@@ -1,4 +1,4 @@
-"""VGF's TorchLearner: samples minibatches from an in-memory buffer and runs many gradient steps per call.
+"""VGF's TorchLearner: samples minibatches from an in-memory replay and runs many gradient steps per call.
 
 RLlib's ``update()`` path (episodes -> learner connectors -> minibatch iterator) costs far more than a VGF
 step on small data, so ``run_vgf_updates`` feeds ``_update`` directly; optimizers, gradient clipping, DDP and
@@ -13,7 +13,9 @@ import torch
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 
-from vgf_ray.data.buffer import TransitionBuffer
+import numpy as np
+
+from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.data.spec import DatasetSpec, load_transitions
 
 METRIC_NAMESPACES = {"critic_loss": "critic/loss", "q_mean": "critic/q_mean", "q_max": "critic/q_max",
@@ -26,7 +28,7 @@ class VGFTorchLearner(TorchLearner):
 
     def build(self) -> None:
         super().build()
-        self._buffer: TransitionBuffer | None = None  # loaded on first update: evaluation needs no dataset
+        self._buffer: OfflineOnlineReplay | None = None  # loaded on first use: evaluation needs no dataset
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
         self.rng = torch.Generator(device=self._device).manual_seed(int(self.config.seed or 0) * 1000 + rank)
         self.num_grad_steps = 0
@@ -44,11 +46,18 @@ class VGFTorchLearner(TorchLearner):
         return sum(fwd_out["losses"].values())
 
     @property
-    def buffer(self) -> TransitionBuffer:
+    def buffer(self) -> OfflineOnlineReplay:
         if self._buffer is None:
-            data, _ = load_transitions(DatasetSpec.from_dict(self.config.dataset))
-            self._buffer = TransitionBuffer(data, self._device)
+            config = self.config
+            data, _ = load_transitions(DatasetSpec.from_dict(config.dataset))
+            self._buffer = OfflineOnlineReplay(data, self._device, config.online_buffer_capacity, config.replay_style,
+                                               config.online_fraction)
         return self._buffer
+
+    def add_online_transitions(self, data: dict[str, np.ndarray]) -> int:
+        """Append EnvRunner transitions to the online FIFO; returns how many online transitions are held."""
+        self.buffer.add_online(data)
+        return self.buffer.online.size
 
     @property
     def vgf_module(self):
@@ -81,6 +90,8 @@ class VGFTorchLearner(TorchLearner):
         state = super().get_state(*args, **kwargs)
         state["vgf_rng_state"] = self.rng.get_state()
         state["vgf_num_grad_steps"] = self.num_grad_steps
+        if self.config.checkpoint_replay and self._buffer is not None and self._buffer.online.size:
+            state["vgf_online_replay"] = self._buffer.online.state_dict()
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -88,3 +99,5 @@ class VGFTorchLearner(TorchLearner):
         if "vgf_rng_state" in state:
             self.rng.set_state(state["vgf_rng_state"])
             self.num_grad_steps = int(state["vgf_num_grad_steps"])
+        if "vgf_online_replay" in state:
+            self.buffer.online.load_state_dict(state["vgf_online_replay"])
