@@ -14,12 +14,13 @@ from vgf_ray.experiment import ExperimentError, load_experiment
 def tiny_experiment(tmp_path, pointmaze_npz):
     exp = {
         "name": "tiny",
-        "iterations": 2,
+        "iterations": "auto",
         "output_dir": str(tmp_path / "runs" / "{name}"),
         "env": {"ogbench": "pointmaze-medium-navigate", "env_kwargs": {"max_episode_steps": 15}},
         "dataset": {"name": "pointmaze-medium-navigate", "path": str(pointmaze_npz)},
         "training": {"hidden_dims": [32, 32], "actor_hidden_dims": [32, 32], "num_particles": 4, "bc_flow_steps": 3,
-                     "updates_per_iteration": 10, "train_batch_size_per_learner": 32},
+                     "updates_per_iteration": 10, "train_batch_size_per_learner": 32, "offline_steps": 20,
+                     "online_env_steps": 30, "rollout_steps_per_iteration": 30, "start_training": 0},
         "evaluation": {"interval": 1, "episodes": 2, "budgets": [0, 1, 2, 3]},
         "mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "vgf_test"},
     }
@@ -35,7 +36,11 @@ def test_train_then_evaluate(ray_session, tiny_experiment, tmp_path, capsys):
     assert summary["output_dir"] == str(out_dir)
     with open(out_dir / "history.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["grad_steps"]) for r in rows] == [10, 20]
+    assert [int(r["phase"]) for r in rows] == [0, 0, 1]  # two offline iterations, then one online round
+    assert [int(r["grad_steps"]) for r in rows[:2]] == [10, 20]
+    online_steps = int(rows[2]["online_env_steps"])
+    assert online_steps >= 30 and int(rows[2]["grad_steps"]) == 20 + online_steps  # one update per env step
+    assert int(rows[2]["step"]) == 20 + online_steps
     assert all(r[f"budget_{b}/success"] != "" for r in rows for b in range(4))
     for name in ("learning_curve.png", "budget_curve.png", "final_evaluation.json", "experiment.yaml"):
         assert (out_dir / name).stat().st_size > 0, name
@@ -89,6 +94,7 @@ def test_make_dataset_command(tmp_path, capsys):
 def test_tune_sweep_selects_on_budget_metric(ray_session, tiny_experiment, tmp_path, capsys):
     exp = yaml.safe_load(tiny_experiment.read_text())
     exp["iterations"] = 1
+    exp["training"].update(offline_steps=None, online_env_steps=0)
     exp["name"] = "sweep"
     exp["sweep"] = {"metric": "evaluation/budget_2/success", "mode": "max",
                     "grid": {"training.vgf_lr": [0.05, 0.1]}}
@@ -114,7 +120,7 @@ def test_sweep_errors_name_the_key(tiny_experiment, tmp_path):
 
     exp = load_experiment(tiny_experiment, ["sweep.grid={dataset.name: [a]}"])
     with pytest.raises(ExperimentError, match="must name a training key"):
-        sweep_settings(exp)
-    exp = load_experiment(tiny_experiment, ["sweep.grid={training.vgf_lr: [0.1]}", "evaluation.interval=3"])
+        sweep_settings(exp, 3)
+    exp = load_experiment(tiny_experiment, ["sweep.grid={training.vgf_lr: [0.1]}", "evaluation.interval=2"])
     with pytest.raises(ExperimentError, match="multiple of evaluation.interval"):
-        sweep_settings(exp)
+        sweep_settings(exp, 3)

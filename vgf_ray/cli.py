@@ -29,7 +29,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vgf_ray.experiment import load_experiment, run_experiment
 
     exp = load_experiment(args.config, args.set or [])
-    result = run_experiment(exp, progress=not args.quiet)
+    result = run_experiment(exp, progress=not args.quiet, from_checkpoint=args.from_checkpoint)
     print(json.dumps({"output_dir": result["output_dir"], "checkpoint": result["checkpoint"],
                       "final": result["final"]}, indent=2))
     return 0
@@ -37,11 +37,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from vgf_ray.experiment import load_experiment
-    from vgf_ray.tuning import run_sweep, sweep_settings
+    from vgf_ray.tuning import run_sweep
 
     exp = load_experiment(args.config, args.set or [])
-    results = run_sweep(exp)
-    sweep = sweep_settings(exp)
+    results, sweep = run_sweep(exp)
     best = results.get_best_result()
     grid_keys = [k.split(".", 1)[1] for k in sweep["grid"]]
     print(json.dumps({"best_metric": {sweep["metric"]: best.metrics_dataframe[sweep["metric"]].iloc[-1]
@@ -98,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. training.num_particles=5")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--from-checkpoint", default=None, help="start from this checkpoint's trained networks")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("tune", help="hyperparameter sweep with Ray Tune (experiment YAML + sweep section)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -132,6 +133,8 @@ def summarize(result: dict, budgets: list[int]) -> dict:
     """The numbers of one ``train()`` result worth a history row."""
     row: dict[str, Any] = {"iteration": result["training_iteration"],
                            "grad_steps": int(result.get("num_grad_steps_lifetime", 0)),
+                           "online_env_steps": int(result.get("online_env_steps_lifetime", 0)),
+                           "phase": int(result.get("phase", 0)),
                            "time_s": result.get("time_total_s", 0.0)}
     learner = result.get("learners", {}).get("default_policy", {})
     for key in ("critic/loss", "critic/q_mean", "bc/loss", "grad_net/loss"):
@@ -140,7 +143,8 @@ def summarize(result: dict, budgets: list[int]) -> dict:
     evaluation = result.get("evaluation", {})
     for budget in budgets:
         stats = evaluation.get(f"budget_{budget}")
-        if stats:
+        # Iterations without an evaluation round still carry the keys, reduced to NaN: skip them.
+        if stats and math.isfinite(float(stats.get("success", float("nan")))):
             row[f"budget_{budget}/success"] = float(stats["success"])
             row[f"budget_{budget}/return"] = float(stats["return"])
     return row
@@ -189,6 +193,18 @@ class MLflowRun:
             self.mlflow.end_run(status=status)
 
 
+def resolve_iterations(exp: dict, config) -> int:
+    """``iterations`` as an integer; ``auto`` covers the offline and online phases exactly."""
+    iterations = exp["iterations"]
+    if iterations == "auto":
+        iterations = config.planned_iterations()
+        if iterations is None:
+            raise ExperimentError("iterations: 'auto' needs training.offline_steps (offline-only runs never end)")
+    if not isinstance(iterations, int) or iterations < 1:
+        raise ExperimentError(f"iterations must be an integer >= 1 or 'auto', got {iterations!r}")
+    return iterations
+
+
 def init_ray(exp: dict) -> None:
     import ray
 
@@ -203,8 +219,11 @@ def init_ray(exp: dict) -> None:
             ray.init(include_dashboard=False, log_to_driver=False, **opts)
 
 
-def run_experiment(exp: dict, progress: bool = True) -> dict:
-    """Train for ``iterations``; returns ``{"history", "final", "checkpoint", "output_dir"}``."""
+def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None = None) -> dict:
+    """Train for ``iterations`` (``auto``: both phases); returns ``{"history", "final", "checkpoint", "output_dir"}``.
+
+    ``from_checkpoint`` starts from a checkpoint's trained networks (e.g. online fine-tuning of an offline run).
+    """
     from tqdm import tqdm
 
     from vgf_ray.plots import plot_budget_curve, plot_learning_curves
@@ -221,11 +240,16 @@ def run_experiment(exp: dict, progress: bool = True) -> dict:
     history: list[dict] = []
     checkpoint = None
     status = "FAILED"
+    final = None
     try:
-        bar = tqdm(range(int(exp["iterations"])), desc=exp["name"], unit="it", disable=not progress)
+        if from_checkpoint:
+            algo.load_module_weights(from_checkpoint)
+        bar = tqdm(range(resolve_iterations(exp, config)), desc=exp["name"], unit="it", disable=not progress)
         for i in bar:
             start = time.perf_counter()
             row = summarize(algo.train(), budgets)
+            online = row["phase"] != 0
+            row["step"] = (config.offline_steps or 0) + row["online_env_steps"] if online else row["grad_steps"]
             row["iteration_s"] = time.perf_counter() - start
             history.append(row)
             tracker.log(row)
@@ -240,7 +264,8 @@ def run_experiment(exp: dict, progress: bool = True) -> dict:
                 checkpoint = algo.save_to_path(str(out_dir / "checkpoint"))
         checkpoint = algo.save_to_path(str(out_dir / "checkpoint"))
         write_history(history, out_dir)
-        plot_learning_curves(history, budgets, out_dir / "learning_curve.png")
+        online_start = config.offline_steps if config.online_env_steps else None
+        plot_learning_curves(history, budgets, out_dir / "learning_curve.png", online_start=online_start)
         final = next((row for row in reversed(history) if f"budget_{budgets[0]}/success" in row), None)
         if final is not None:
             final_eval = {f"budget_{b}": {"success": final[f"budget_{b}/success"],

@@ -12,17 +12,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def plot_learning_curves(history: list[dict], budgets: list[int], path: str | Path, metric: str = "success",
                          online_start: int | None = None) -> None:
-    """One line per budget: evaluation ``metric`` against gradient steps."""
+    """One line per budget: evaluation ``metric`` against steps (offline gradient steps, then online env steps)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for budget in budgets:
         key = f"budget_{budget}/{metric}"
-        points = [(row["grad_steps"], row[key]) for row in history if key in row]
+        points = [(row.get("step", row["grad_steps"]), row[key]) for row in history if key in row]
         if points:
             xs, ys = zip(*points)
             ax.plot(xs, ys, marker="o", label=f"L_test = {budget}")
     if online_start is not None:
         ax.axvline(online_start, color="gray", linestyle="--", label="online phase starts")
-    ax.set_xlabel("gradient steps")
+    ax.set_xlabel("steps (offline gradient steps, then online env steps)" if online_start is not None
+                  else "gradient steps")
     ax.set_ylabel(f"evaluation {metric}")
     ax.set_title(f"VGF learning curve per test-time transport budget ({metric})")
     ax.grid(alpha=0.3)

@@ -16,13 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vgf_ray.experiment import ExperimentError, build_config, init_ray
+from vgf_ray.experiment import ExperimentError, build_config, init_ray, resolve_iterations
 
 SWEEP_DEFAULTS = {"metric": "evaluation/best_success", "mode": "max", "num_samples": 1, "max_concurrent_trials": 1,
                   "grid": {}}
 
 
-def sweep_settings(exp: dict) -> dict[str, Any]:
+def sweep_settings(exp: dict, iterations: int) -> dict[str, Any]:
     sweep = {**SWEEP_DEFAULTS, **(exp.get("sweep") or {})}
     unknown = sorted(set(sweep) - set(SWEEP_DEFAULTS))
     if unknown:
@@ -35,23 +35,24 @@ def sweep_settings(exp: dict) -> dict[str, Any]:
         if not isinstance(values, list) or not values:
             raise ExperimentError(f"sweep.grid.{key}: expected a non-empty list of values")
     interval = exp["evaluation"].get("interval")
-    if sweep["metric"].startswith("evaluation/") and (not interval or int(exp["iterations"]) % int(interval)):
+    if sweep["metric"].startswith("evaluation/") and (not interval or iterations % int(interval)):
         raise ExperimentError(f"sweep.metric {sweep['metric']!r} needs an evaluation at the last iteration: make "
-                              f"iterations ({exp['iterations']}) a multiple of evaluation.interval ({interval})")
+                              f"iterations ({iterations}) a multiple of evaluation.interval ({interval})")
     return sweep
 
 
-def run_sweep(exp: dict) -> Any:
-    """Run the grid with Tune; returns the ResultGrid (best trial printed by the CLI)."""
+def run_sweep(exp: dict) -> tuple[Any, dict[str, Any]]:
+    """Run the grid with Tune; returns the ResultGrid and the sweep settings."""
     from ray import tune
     from ray.air.integrations.mlflow import MLflowLoggerCallback
 
     from vgf_ray.data.spec import DatasetSpec, prepare_dataset
     from vgf_ray.rllib import VGF
 
-    sweep = sweep_settings(exp)
-    init_ray(exp)
     config = build_config(exp)
+    iterations = resolve_iterations(exp, config)
+    sweep = sweep_settings(exp, iterations)
+    init_ray(exp)
     # Generate the dataset once here, not concurrently in every trial.
     config.dataset = replace(prepare_dataset(DatasetSpec.from_dict(config.dataset)), generate=False).to_dict()
     for dotted, values in sweep["grid"].items():
@@ -70,10 +71,10 @@ def run_sweep(exp: dict) -> Any:
         tune_config=tune.TuneConfig(metric=sweep["metric"], mode=sweep["mode"], num_samples=sweep["num_samples"],
                                     max_concurrent_trials=sweep["max_concurrent_trials"]),
         run_config=tune.RunConfig(name=exp["name"], storage_path=str(out_dir.parent.resolve()),
-                                  stop={"training_iteration": int(exp["iterations"])}, callbacks=callbacks,
+                                  stop={"training_iteration": iterations}, callbacks=callbacks,
                                   checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True), verbose=1),
     )
     results = tuner.fit()
     out_dir.mkdir(parents=True, exist_ok=True)
     results.get_dataframe().to_csv(out_dir / "sweep_results.csv", index=False)
-    return results
+    return results, sweep

@@ -48,14 +48,6 @@ class VGF(Algorithm):
             return PHASE_ONLINE
         return PHASE_DONE
 
-    def planned_iterations(self) -> int | None:
-        """train() calls needed for both phases (None for open-ended offline training)."""
-        config = self.config
-        if config.offline_steps is None:
-            return None
-        offline = -(-config.offline_steps // config.updates_per_iteration)
-        return offline + -(-config.online_env_steps // config.rollout_steps_per_iteration)
-
     def _run_updates(self, num_steps: int) -> None:
         results = self.learner_group.foreach_learner(lambda learner, n=num_steps: learner.run_vgf_updates(n))
         learner_results = []

@@ -66,6 +66,13 @@ class VGFConfig(AlgorithmConfig):
         super().training(**kwargs)
         return self
 
+    def planned_iterations(self) -> int | None:
+        """train() calls needed for both phases (None for open-ended offline training)."""
+        if self.offline_steps is None:
+            return None
+        offline = -(-self.offline_steps // self.updates_per_iteration)
+        return offline + -(-self.online_env_steps // self.rollout_steps_per_iteration)
+
     def hyperparams(self) -> VGFHyperParams:
         values = {key: getattr(self, key) for key in HPARAM_KEYS}
         return VGFHyperParams.from_dict(values)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
-
-import numpy as np
 
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.data.spec import DatasetSpec, load_transitions
