@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -124,3 +125,14 @@ def test_sweep_errors_name_the_key(tiny_experiment, tmp_path):
     exp = load_experiment(tiny_experiment, ["sweep.grid={training.vgf_lr: [0.1]}", "evaluation.interval=2"])
     with pytest.raises(ExperimentError, match="multiple of evaluation.interval"):
         sweep_settings(exp, 3)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "tune_configs").glob("**/*.yaml")),
+                         ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    from vgf_ray.experiment import build_config, resolve_iterations
+
+    exp = load_experiment(path)
+    config = build_config(exp)
+    assert resolve_iterations(exp, config) >= 1
+    assert config.eval_budgets == [0, 1, 2, 3]
