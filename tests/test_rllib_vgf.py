@@ -89,8 +89,19 @@ def test_restored_checkpoint_continues_training_exactly(ray_session, pointmaze_n
         expected_weights = learner_weights(algo)
     finally:
         algo.stop()
+    fresh = config.build_algo()
+    try:
+        fresh.load_module_weights(checkpoint)  # networks only, e.g. to fine-tune an offline run online
+        restored_only_weights = learner_weights(fresh)
+        np.testing.assert_array_equal(fresh.get_module().state_dict()["nets.critic.weights.0"],
+                                      restored_only_weights["nets.critic.weights.0"])
+    finally:
+        fresh.stop()
     restored = VGF.from_checkpoint(checkpoint)
     try:
+        checkpoint_weights = learner_weights(restored)
+        for key, value in checkpoint_weights.items():
+            torch.testing.assert_close(restored_only_weights[key], value, rtol=0, atol=0)
         got = restored.train()["learners"]["default_policy"]
         for key in ("critic/loss", "bc/loss", "critic/q_mean"):
             assert got[key] == expected[key], key

@@ -112,7 +112,8 @@ def build_config(exp: dict):
             .evaluation(evaluation_interval=ev.get("interval", 1), evaluation_duration=int(ev.get("episodes", 10)),
                         evaluation_num_env_runners=int(ev.get("num_env_runners", 0)))
             .learners(num_learners=int(res.get("num_learners", 0)), num_gpus_per_learner=gpus)
-            .env_runners(num_env_runners=int(res.get("num_env_runners", 0)))
+            .env_runners(num_env_runners=int(res.get("num_env_runners", 0)),
+                         num_envs_per_env_runner=int(res.get("num_envs_per_env_runner", 1)))
             .debugging(seed=int(exp["seed"]))
         )
     except TypeError as err:
