@@ -62,9 +62,13 @@ class VGF(Algorithm):
         """One rollout round on the EnvRunners; transitions go to every learner's replay."""
         config, counters = self.config, self.vgf_counters
         wanted = min(config.rollout_steps_per_iteration, config.online_env_steps - counters["online_env_steps"])
-        episodes, runner_metrics = synchronous_parallel_sample(
+        # Steps are counted from the episodes themselves (RLlib's metric-based count overshoots here).
+        episodes = synchronous_parallel_sample(
             worker_set=self.env_runner_group, max_env_steps=wanted, concat=True,
-            sample_timeout_s=config.sample_timeout_s, _uses_new_env_runners=True, _return_metrics=True,
+            sample_timeout_s=config.sample_timeout_s, _uses_new_env_runners=True,
+        )
+        runner_metrics = self.env_runner_group.foreach_env_runner(
+            lambda runner: runner.get_metrics(), local_env_runner=self.env_runner_group.num_remote_workers() == 0
         )
         self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
         transitions = episodes_to_transitions(episodes)

@@ -42,6 +42,7 @@ class VGFConfig(AlgorithmConfig):
         self.online_fraction: float | None = None  # overrides the style's online share of a batch
         self.online_buffer_capacity = 1_000_000  # FIFO over online data only; the dataset is never evicted
         self.rollout_steps_per_iteration = 1000  # env steps collected per train() call in the online phase
+        self.rollout_fragment_length = "auto"  # -> rollout_steps_per_iteration split over runners and envs
         self.checkpoint_replay = True  # save online transitions in checkpoints (False: refill after restore)
         # Online acting: best-of-N with no transport, like the authors' collection loop (spec 6.6).
         self.exploration_steps = 0
@@ -72,6 +73,13 @@ class VGFConfig(AlgorithmConfig):
             return None
         offline = -(-self.offline_steps // self.updates_per_iteration)
         return offline + -(-self.online_env_steps // self.rollout_steps_per_iteration)
+
+    def get_rollout_fragment_length(self, worker_index: int = 0) -> int:
+        """'auto': one sample() call on every EnvRunner yields about ``rollout_steps_per_iteration`` env steps."""
+        if self.rollout_fragment_length != "auto":
+            return super().get_rollout_fragment_length(worker_index)
+        envs = self.num_envs_per_env_runner * max(1, self.num_env_runners or 0)
+        return max(1, -(-self.rollout_steps_per_iteration // envs))
 
     def hyperparams(self) -> VGFHyperParams:
         values = {key: getattr(self, key) for key in HPARAM_KEYS}
