@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
+
+import yaml
 
 
 def main() -> None:
@@ -21,6 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     run = Path(args.run_dir)
     history = json.loads((run / "history.json").read_text())
+    interval = int(yaml.safe_load((run / "experiment.yaml").read_text())["evaluation"]["interval"])
     budgets = sorted({int(k.split("/")[0].split("_")[1]) for row in history for k in row
                       if k.startswith("budget_") and k.endswith("/success")})
     print(f"run: {run}")
@@ -28,7 +32,7 @@ def main() -> None:
           + "   (success rate)")
     last = None
     for row in history:
-        if f"budget_{budgets[0]}/success" in row:
+        if row["iteration"] % interval == 0 and math.isfinite(row.get(f"budget_{budgets[0]}/success", math.nan)):
             last = row
             phase = "online" if row.get("phase", 0) else "offline"
             print(f"{phase:<8}{row.get('step', row['grad_steps']):>8}{row['grad_steps']:>12}"

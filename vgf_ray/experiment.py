@@ -130,8 +130,12 @@ def _flatten(prefix: str, value: Any, out: dict) -> None:
         out[prefix] = float(value)
 
 
-def summarize(result: dict, budgets: list[int]) -> dict:
-    """The numbers of one ``train()`` result worth a history row."""
+def summarize(result: dict, budgets: list[int], evaluation_interval: int | None = None) -> dict:
+    """The numbers of one ``train()`` result worth a history row.
+
+    RLlib keeps the last evaluation's (or NaN) values in results of iterations without an evaluation round, so
+    evaluation numbers are taken only on iterations that evaluate (every ``evaluation_interval``).
+    """
     row: dict[str, Any] = {"iteration": result["training_iteration"],
                            "grad_steps": int(result.get("num_grad_steps_lifetime", 0)),
                            "online_env_steps": int(result.get("online_env_steps_lifetime", 0)),
@@ -141,7 +145,8 @@ def summarize(result: dict, budgets: list[int]) -> dict:
     for key in ("critic/loss", "critic/q_mean", "bc/loss", "grad_net/loss"):
         if key in learner:
             row[key] = float(learner[key])
-    evaluation = result.get("evaluation", {})
+    evaluated = bool(evaluation_interval) and result["training_iteration"] % evaluation_interval == 0
+    evaluation = result.get("evaluation", {}) if evaluated else {}
     for budget in budgets:
         stats = evaluation.get(f"budget_{budget}")
         # Iterations without an evaluation round still carry the keys, reduced to NaN: skip them.
@@ -248,7 +253,7 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
         bar = tqdm(range(resolve_iterations(exp, config)), desc=exp["name"], unit="it", disable=not progress)
         for i in bar:
             start = time.perf_counter()
-            row = summarize(algo.train(), budgets)
+            row = summarize(algo.train(), budgets, config.evaluation_interval)
             online = row["phase"] != 0
             row["step"] = (config.offline_steps or 0) + row["online_env_steps"] if online else row["grad_steps"]
             row["iteration_s"] = time.perf_counter() - start
