@@ -15,9 +15,9 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 # Paper config (spec 3.1/3.2, OGBench manipulation): 4x512 nets, batch 256, N=10, K=10, L_train=3.
 PAPER = dict(hidden_dims=(512,) * 4, actor_hidden_dims=(512,) * 4, num_particles=10, bc_flow_steps=10,
              train_vgf_steps=3, train_q_agg="mean", discount=0.99)
-# CPU config (tune_configs/*-cpu.yaml): 3x256 nets, N=10, K=10, L_train=1.
-CPU = dict(hidden_dims=(256,) * 3, actor_hidden_dims=(256,) * 3, num_particles=10, bc_flow_steps=10,
-           train_vgf_steps=1, train_q_agg="mean", discount=0.99)
+# CPU config (tune_configs/ogbench/*-cpu.yaml): 2x256 nets, N=8, K=5, L_train=1.
+CPU = dict(hidden_dims=(256,) * 2, actor_hidden_dims=(256,) * 2, num_particles=8, bc_flow_steps=5,
+           train_vgf_steps=1, vgf_lr=0.05, train_q_agg="mean", discount=0.99)
 CONFIGS = {"paper": PAPER, "cpu": CPU}
 CUBE_OBS, CUBE_ACT = 28, 5
 
@@ -38,6 +38,31 @@ def random_batch(batch_size: int = 256, device: str = "cpu", seed: int = 0) -> d
              "next_observations": torch.randn(batch_size, CUBE_OBS, generator=g),
              "masks": torch.ones(batch_size)}
     return {k: v.to(device) for k, v in batch.items()}
+
+
+def mlp_flops(rows: int, dims: list[int]) -> float:
+    """Matmul FLOPs of one forward pass of an MLP with layer widths ``dims`` over ``rows`` inputs."""
+    return 2.0 * rows * sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+
+
+def vgf_step_flops(cfg: dict, obs: int = CUBE_OBS, act: int = CUBE_ACT, batch: int = 256, critics: int = 2) -> float:
+    """Matmul FLOPs of one VGF training step (backward of a layer ~ 2x its forward; input-only grads ~ 1x)."""
+    n, k, steps = cfg["num_particles"], cfg["bc_flow_steps"], cfg["train_vgf_steps"]
+    flow = [obs + act + 1, *cfg["actor_hidden_dims"], act]
+    critic = [obs + act, *cfg["hidden_dims"], 1]
+    particles = batch * n
+    sampling = k * mlp_flops(particles, flow)
+    transport = steps * critics * 2 * mlp_flops(particles, critic)  # forward + input-gradient pass
+    target = critics * mlp_flops(particles, critic)
+    training = 3 * (critics * mlp_flops(batch, critic) + mlp_flops(batch, flow))
+    return sampling + transport + target + training
+
+
+def matmul_tflops(dtype: torch.dtype, rows: int = 2560, width: int = 512, reps: int = 30) -> float:
+    """Measured dense matmul throughput on this machine (the compute bound of a VGF step)."""
+    x, w = torch.randn(rows, width, dtype=dtype), torch.randn(width, width, dtype=dtype)
+    per_s = rate(lambda: x @ w, reps, warmup=5)
+    return per_s * 2 * rows * width * width / 1e12
 
 
 def rate(fn, steps: int, warmup: int = 3) -> float:

@@ -46,5 +46,6 @@ def plot_budget_curve(results: dict, budgets: list[int], path: str | Path, step_
         ax.set_xticks(budgets)
         ax.grid(alpha=0.3)
     fig.suptitle("VGF: one trained agent at several transport budgets")
+    fig.subplots_adjust(wspace=0.35)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
