@@ -41,7 +41,8 @@ class OnlineRing:
             n = self.capacity
         idx = (self.next_index + torch.arange(n, device=self.device)) % self.capacity
         for key in TRANSITION_KEYS:
-            self.tensors[key][idx] = torch.as_tensor(np.asarray(data[key], np.float32), device=self.device)
+            # torch.tensor copies: arrays from the object store are read-only
+            self.tensors[key][idx] = torch.tensor(np.asarray(data[key], np.float32), device=self.device)
         self.next_index = int((self.next_index + n) % self.capacity)
         self.size = min(self.capacity, self.size + n)
         self.total_added += n
