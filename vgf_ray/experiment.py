@@ -122,14 +122,6 @@ def build_config(exp: dict):
     return config
 
 
-def _flatten(prefix: str, value: Any, out: dict) -> None:
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            _flatten(f"{prefix}/{key}" if prefix else str(key), sub, out)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        out[prefix] = float(value)
-
-
 def summarize(result: dict, budgets: list[int], evaluation_interval: int | None = None) -> dict:
     """The numbers of one ``train()`` result worth a history row.
 
@@ -179,11 +171,8 @@ class MLflowRun:
         mlflow.set_tracking_uri(exp["mlflow"]["tracking_uri"])
         mlflow.set_experiment(exp["mlflow"].get("experiment", "vgf_ray"))
         self.run = mlflow.start_run(run_name=exp["name"])
-        params: dict[str, Any] = {}
-        _flatten("", {k: exp[k] for k in ("training", "dataset", "evaluation", "env")}, params)
-        for section in ("training", "dataset", "env"):
-            for key, value in exp[section].items():
-                params[f"{section}/{key}"] = value
+        params = {f"{section}/{key}": value for section in ("training", "dataset", "evaluation", "env")
+                  for key, value in exp[section].items()}
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
 
     def log(self, row: dict) -> None:
