@@ -80,9 +80,10 @@ def test_experiment_errors_name_the_problem(tmp_path):
 
 def test_cli_reports_bad_training_key(tmp_path, capsys):
     path = tmp_path / "e.yaml"
-    path.write_text("training: {num_particles: 0}\nmlflow: {tracking_uri: null}\n")
+    path.write_text(f"output_dir: {tmp_path / 'out'}\ntraining: {{num_particles: 0}}\nmlflow: {{tracking_uri: null}}\n")
     assert main(["train", str(path), "--quiet"]) == 2
     assert "num_particles must be an integer >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing is written for a config that fails validation
 
 
 def test_make_dataset_command(tmp_path, capsys):

@@ -223,11 +223,11 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
 
     from vgf_ray.plots import plot_budget_curve, plot_learning_curves
 
+    config = build_config(exp)  # bad settings fail before anything is written
     out_dir = Path(exp["output_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "experiment.yaml").write_text(yaml.safe_dump(exp, sort_keys=False))
     init_ray(exp)
-    config = build_config(exp)
     budgets = list(config.eval_budgets)
     step_size = config.eval_step_size if config.eval_step_size is not None else config.vgf_lr
     tracker = MLflowRun(exp)
