@@ -137,3 +137,11 @@ def test_shipped_configs_are_valid(path):
     config = build_config(exp)
     assert resolve_iterations(exp, config) >= 1
     assert config.eval_budgets == [0, 1, 2, 3]
+
+
+def test_toy_command_writes_the_particle_plot(tmp_path, capsys):
+    out = tmp_path / "toy.png"
+    assert main(["toy", "--steps", "200", "--budgets", "0", "5", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "L=0: mean true reward" in printed and "L=5: mean true reward" in printed
+    assert out.stat().st_size > 10_000

@@ -71,7 +71,9 @@ def cmd_toy(args: argparse.Namespace) -> int:
 
     result = train_toy(steps=args.steps, seed=args.seed)
     for steps in args.budgets:
-        _, particles = result.agent.nets.sample_particles(torch.ones(1, 1), TransportBudget(steps, 0.1))
+        # Same behavior samples for every budget, so the plot shows where each particle moves.
+        start = torch.Generator().manual_seed(args.seed)
+        _, particles = result.agent.nets.sample_particles(torch.ones(1, 1), TransportBudget(steps, 0.1), start)
         result.particles[steps] = particles[0].numpy()
         chosen = result.agent.act(torch.ones(500, 1), steps)
         print(f"L={steps}: mean true reward of chosen action {true_reward(chosen.numpy()).mean():.4f}")
