@@ -30,7 +30,6 @@ class VGFTorchLearner(TorchLearner):
         self._buffer: OfflineOnlineReplay | None = None  # loaded on first use: evaluation needs no dataset
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
         self.rng = torch.Generator(device=self._device).manual_seed(int(self.config.seed or 0) * 1000 + rank)
-        self.num_grad_steps = 0
 
     def configure_optimizers_for_module(self, module_id: str, config=None) -> None:
         from vgf_ray.core.vgf import param_groups
@@ -76,7 +75,6 @@ class VGFTorchLearner(TorchLearner):
                 module.nets.update_target(config.tau)
             for key, value in fwd_out[DEFAULT_MODULE_ID]["metrics"].items():
                 totals[key] = totals.get(key, 0.0) + value.detach()
-        self.num_grad_steps += num_steps
         self._weights_seq_no += 1
         for key, total in totals.items():
             self.metrics.log_value((DEFAULT_MODULE_ID, METRIC_NAMESPACES.get(key, key)), float(total) / num_steps,
@@ -87,8 +85,7 @@ class VGFTorchLearner(TorchLearner):
 
     def get_state(self, *args, **kwargs) -> dict[str, Any]:
         state = super().get_state(*args, **kwargs)
-        state["vgf_rng_state"] = self.rng.get_state()
-        state["vgf_num_grad_steps"] = self.num_grad_steps
+        state["vgf_rng_state"] = self.rng.get_state()  # step counters live in the algorithm's state
         if self.config.checkpoint_replay and self._buffer is not None and self._buffer.online.size:
             state["vgf_online_replay"] = self._buffer.online.state_dict()
         return state
@@ -97,6 +94,5 @@ class VGFTorchLearner(TorchLearner):
         super().set_state(state)
         if "vgf_rng_state" in state:
             self.rng.set_state(state["vgf_rng_state"])
-            self.num_grad_steps = int(state["vgf_num_grad_steps"])
         if "vgf_online_replay" in state:
             self.buffer.online.load_state_dict(state["vgf_online_replay"])
