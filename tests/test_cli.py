@@ -145,3 +145,38 @@ def test_toy_command_writes_the_particle_plot(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "L=0: mean true reward" in printed and "L=5: mean true reward" in printed
     assert out.stat().st_size > 10_000
+
+
+def test_resume_continues_an_interrupted_run_exactly(ray_session, tiny_experiment, tmp_path):
+    overrides = ["training.offline_steps=null", "training.online_env_steps=0", "evaluation.interval=2",
+                 "evaluation.budgets=[0]", "evaluation.episodes=1", "checkpoint_every=1"]
+    straight = ["--set", f"output_dir={tmp_path / 'straight'}", "--set", "mlflow.experiment=straight"]
+    assert main(["train", str(tiny_experiment), "--quiet", *straight,
+                 *[a for o in overrides + ["iterations=3"] for a in ("--set", o)]]) == 0
+    interrupted = ["--set", f"output_dir={tmp_path / 'resumed'}", "--set", "mlflow.experiment=resumed"]
+    assert main(["train", str(tiny_experiment), "--quiet", *interrupted,
+                 *[a for o in overrides + ["iterations=2"] for a in ("--set", o)]]) == 0
+    checkpoint = str(tmp_path / "resumed" / "checkpoint")
+    assert main(["train", str(tiny_experiment), "--quiet", *interrupted, "--resume", checkpoint,
+                 *[a for o in overrides + ["iterations=3"] for a in ("--set", o)]]) == 0
+
+    def history(name):
+        return json.loads((tmp_path / name / "history.json").read_text())
+
+    want, got = history("straight"), history("resumed")
+    assert [r["iteration"] for r in got] == [1, 2, 3] and [r["grad_steps"] for r in got] == [10, 20, 30]
+    for key in ("critic/loss", "bc/loss", "budget_0/success"):
+        assert [r.get(key) for r in got] == [r.get(key) for r in want], key
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = mlflow.search_runs(experiment_names=["resumed"])
+    assert len(runs) == 1 and runs.iloc[0]["status"] == "FINISHED"  # the resumed run continues the same MLflow run
+    steps = mlflow.MlflowClient().get_metric_history(runs.iloc[0]["run_id"], "critic.loss")
+    assert sorted(m.step for m in steps) == [10, 20, 30]
+
+
+def test_resume_rejects_a_folder_that_is_not_a_checkpoint(tiny_experiment, tmp_path, capsys):
+    assert main(["train", str(tiny_experiment), "--quiet", "--resume", str(tmp_path)]) == 2
+    assert "not an RLlib checkpoint folder" in capsys.readouterr().err

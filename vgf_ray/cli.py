@@ -29,7 +29,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vgf_ray.experiment import load_experiment, run_experiment
 
     exp = load_experiment(args.config, args.set or [])
-    result = run_experiment(exp, progress=not args.quiet, from_checkpoint=args.from_checkpoint)
+    result = run_experiment(exp, progress=not args.quiet, from_checkpoint=args.from_checkpoint,
+                            resume=args.resume)
     print(json.dumps({"output_dir": result["output_dir"], "checkpoint": result["checkpoint"],
                       "final": result["final"]}, indent=2))
     return 0
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. training.num_particles=5")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--from-checkpoint", default=None, help="start from this checkpoint's trained networks")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                   help="continue an interrupted run exactly from its checkpoint (same config and output_dir)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("tune", help="hyperparameter sweep with Ray Tune (experiment YAML + sweep section)")

@@ -148,6 +148,14 @@ def summarize(result: dict, budgets: list[int], evaluation_interval: int | None 
     return row
 
 
+def read_history(out_dir: Path, up_to_iteration: int) -> list[dict]:
+    """Rows of an earlier run in ``out_dir`` up to the iteration a resumed checkpoint was saved at."""
+    path = out_dir / "history.json"
+    if not path.exists():
+        return []
+    return [row for row in json.loads(path.read_text()) if row["iteration"] <= up_to_iteration]
+
+
 def write_history(history: list[dict], out_dir: Path) -> None:
     (out_dir / "history.json").write_text(json.dumps(history, indent=2))
     keys = sorted({k for row in history for k in row}, key=lambda k: (k not in ("iteration", "grad_steps"), k))
@@ -160,7 +168,10 @@ def write_history(history: list[dict], out_dir: Path) -> None:
 class MLflowRun:
     """Thin MLflow wrapper: params once, metrics per iteration, artifacts at the end; a no-op when disabled."""
 
-    def __init__(self, exp: dict):
+    RUN_ID_FILE = "mlflow_run_id.txt"
+
+    def __init__(self, exp: dict, out_dir: Path, resume: bool = False):
+        """A resumed experiment continues the MLflow run whose id its output folder recorded."""
         self.enabled = bool(exp["mlflow"].get("tracking_uri"))
         if not self.enabled:
             return
@@ -170,7 +181,12 @@ class MLflowRun:
         self.mlflow = mlflow
         mlflow.set_tracking_uri(exp["mlflow"]["tracking_uri"])
         mlflow.set_experiment(exp["mlflow"].get("experiment", "vgf_ray"))
+        id_file = out_dir / self.RUN_ID_FILE
+        if resume and id_file.exists():
+            self.run = mlflow.start_run(run_id=id_file.read_text().strip())
+            return
         self.run = mlflow.start_run(run_name=exp["name"])
+        id_file.write_text(self.run.info.run_id)
         params = {f"{section}/{key}": value for section in ("training", "dataset", "evaluation", "env")
                   for key, value in exp[section].items()}
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -214,11 +230,25 @@ def init_ray(exp: dict) -> None:
             ray.init(include_dashboard=False, log_to_driver=False, **opts)
 
 
-def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None = None) -> dict:
+def _checkpoint_dir(path: str, flag: str) -> str:
+    resolved = Path(path).resolve()
+    if not (resolved / "rllib_checkpoint.json").exists():
+        raise ExperimentError(f"{flag} {path}: not an RLlib checkpoint folder (no rllib_checkpoint.json)")
+    return str(resolved)
+
+
+def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None = None,
+                   resume: str | None = None) -> dict:
     """Train for ``iterations`` (``auto``: both phases); returns ``{"history", "final", "checkpoint", "output_dir"}``.
 
     ``from_checkpoint`` starts from a checkpoint's trained networks (e.g. online fine-tuning of an offline run).
+    ``resume`` continues an interrupted run exactly: every learner, optimizer, replay, counter and the iteration
+    count come back from the checkpoint, and the history of ``output_dir`` is continued up to ``iterations``.
     """
+    if from_checkpoint and resume:
+        raise ExperimentError("use either --from-checkpoint (weights only) or --resume (whole run), not both")
+    from_checkpoint = _checkpoint_dir(from_checkpoint, "--from-checkpoint") if from_checkpoint else None
+    resume = _checkpoint_dir(resume, "--resume") if resume else None
     from tqdm import tqdm
 
     from vgf_ray.plots import plot_budget_curve, plot_learning_curves
@@ -230,7 +260,8 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
     init_ray(exp)
     budgets = list(config.eval_budgets)
     step_size = config.eval_step_size if config.eval_step_size is not None else config.vgf_lr
-    tracker = MLflowRun(exp)
+    total = resolve_iterations(exp, config)
+    tracker = MLflowRun(exp, out_dir, resume=bool(resume))
     algo = config.build_algo()
     history: list[dict] = []
     checkpoint = None
@@ -239,7 +270,11 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
     try:
         if from_checkpoint:
             algo.load_module_weights(from_checkpoint)
-        bar = tqdm(range(resolve_iterations(exp, config)), desc=exp["name"], unit="it", disable=not progress)
+        if resume:
+            algo.restore_from_path(resume)
+            history = read_history(out_dir, algo.iteration)
+        bar = tqdm(range(algo.iteration, total), desc=exp["name"], unit="it", initial=algo.iteration, total=total,
+                   disable=not progress)
         for i in bar:
             start = time.perf_counter()
             row = summarize(algo.train(), budgets, config.evaluation_interval)
@@ -247,6 +282,7 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
             row["step"] = (config.offline_steps or 0) + row["online_env_steps"] if online else row["grad_steps"]
             row["iteration_s"] = time.perf_counter() - start
             history.append(row)
+            write_history(history, out_dir)  # kept current so an interrupted run leaves its curve behind
             tracker.log(row)
             shown = {k.split("/")[0] if k.endswith("success") else k: round(v, 3) for k, v in row.items()
                      if k.endswith("success") or k in ("critic/loss", "bc/loss")}
