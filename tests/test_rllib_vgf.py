@@ -1,5 +1,7 @@
 """VGF through RLlib's new API stack: config validation, training, budget-wise evaluation, exact resume."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -120,12 +122,20 @@ def test_restored_checkpoint_continues_training_exactly(ray_session, pointmaze_n
         restored.stop()
 
 
-def test_two_learners_stay_in_sync_with_ddp(ray_session, pointmaze_npz, data_dir):
-    """Remote learners (torch DDP over gloo) sample their own batches but hold identical weights."""
-    config = tiny_config(pointmaze_npz, data_dir, evaluation_interval=None).learners(num_learners=2,
-                                                                                     num_cpus_per_learner=1)
+def test_two_learners_stay_in_sync_with_ddp(ray_session, pointmaze_npz, data_dir, tmp_path):
+    """Remote learners (torch DDP over gloo) get the dataset from the driver through the object store (on a
+    cluster the file is on the driver's node only), sample their own batches but hold identical weights."""
+    driver_only = tmp_path / pointmaze_npz.name
+    val = pointmaze_npz.with_name(pointmaze_npz.name.replace(".npz", "-val.npz"))
+    shutil.copy(pointmaze_npz, driver_only)
+    shutil.copy(val, tmp_path / val.name)
+    config = tiny_config(driver_only, data_dir, evaluation_interval=None).learners(num_learners=2,
+                                                                                   num_cpus_per_learner=1)
     algo = config.build_algo()
     try:
+        algo._send_dataset_to_learners()
+        driver_only.unlink()  # learners reading the file themselves would now fail
+        (tmp_path / val.name).unlink()
         result = algo.train()
         assert result["learners"]["num_grad_steps_lifetime"] == 2 * TINY["updates_per_iteration"]
         sums = algo.learner_group.foreach_learner(

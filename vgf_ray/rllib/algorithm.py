@@ -15,7 +15,7 @@ from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS
 
 from vgf_ray.data.replay import episodes_to_transitions
-from vgf_ray.data.spec import DatasetSpec, prepare_dataset
+from vgf_ray.data.spec import DatasetSpec, load_transitions, prepare_dataset
 
 PHASE_OFFLINE, PHASE_ONLINE, PHASE_DONE = 0, 1, 2
 COUNTERS_KEY = "vgf_counters"
@@ -38,7 +38,24 @@ class VGF(Algorithm):
             config.dataset = spec.to_dict()
             config.freeze()
         self.vgf_counters = {"grad_steps": 0, "online_env_steps": 0, "utd_carry": 0.0}
+        self._learners_have_data = False
         super().setup(config)
+
+    def _send_dataset_to_learners(self) -> None:
+        """Remote learners get the offline transitions through the object store, not the file path: on a
+        cluster the dataset lives on the driver's node only. A learner in the driver process reads the file."""
+        if self._learners_have_data:
+            return
+        if self.learner_group.is_remote:
+            data, _ = load_transitions(DatasetSpec.from_dict(self.config.dataset))
+            ref = ray.put(data)
+            del data
+            for result in self.learner_group.foreach_learner(
+                lambda learner, r=ref: learner.install_offline_data(ray.get(r))
+            ):
+                if not result.ok:
+                    raise result.get()
+        self._learners_have_data = True
 
     def phase(self) -> int:
         config, counters = self.config, self.vgf_counters
@@ -49,6 +66,7 @@ class VGF(Algorithm):
         return PHASE_DONE
 
     def _run_updates(self, num_steps: int) -> None:
+        self._send_dataset_to_learners()
         results = self.learner_group.foreach_learner(lambda learner, n=num_steps: learner.run_vgf_updates(n))
         learner_results = []
         for result in results:
@@ -74,6 +92,7 @@ class VGF(Algorithm):
         transitions = episodes_to_transitions(episodes)
         collected = len(transitions["observations"])
         if collected:
+            self._send_dataset_to_learners()
             ref = ray.put(transitions)
             sizes = self.learner_group.foreach_learner(
                 lambda learner, r=ref: learner.add_online_transitions(ray.get(r))

@@ -28,6 +28,7 @@ class VGFTorchLearner(TorchLearner):
     def build(self) -> None:
         super().build()
         self._buffer: OfflineOnlineReplay | None = None  # loaded on first use: evaluation needs no dataset
+        self._pending_online_state: dict | None = None  # restored online replay waiting for the offline data
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
         self.rng = torch.Generator(device=self._device).manual_seed(int(self.config.seed or 0) * 1000 + rank)
 
@@ -43,13 +44,22 @@ class VGFTorchLearner(TorchLearner):
     def compute_loss_for_module(self, *, module_id: str, config=None, batch: dict, fwd_out: dict) -> torch.Tensor:
         return sum(fwd_out["losses"].values())
 
+    def install_offline_data(self, data: dict[str, np.ndarray]) -> int:
+        """Build the replay from transitions the driver sent (remote learners may sit on nodes without the
+        dataset file); a restored online replay is put back into it. Returns the number of offline transitions."""
+        config = self.config
+        self._buffer = OfflineOnlineReplay(data, self._device, config.online_buffer_capacity, config.replay_style,
+                                           config.online_fraction)
+        if self._pending_online_state is not None:
+            self._buffer.online.load_state_dict(self._pending_online_state)
+            self._pending_online_state = None
+        return len(data["observations"])
+
     @property
     def buffer(self) -> OfflineOnlineReplay:
-        if self._buffer is None:
-            config = self.config
-            data, _ = load_transitions(DatasetSpec.from_dict(config.dataset))
-            self._buffer = OfflineOnlineReplay(data, self._device, config.online_buffer_capacity, config.replay_style,
-                                               config.online_fraction)
+        if self._buffer is None:  # a learner in the driver process reads the dataset file itself
+            data, _ = load_transitions(DatasetSpec.from_dict(self.config.dataset))
+            self.install_offline_data(data)
         return self._buffer
 
     def add_online_transitions(self, data: dict[str, np.ndarray]) -> int:
@@ -86,8 +96,11 @@ class VGFTorchLearner(TorchLearner):
     def get_state(self, *args, **kwargs) -> dict[str, Any]:
         state = super().get_state(*args, **kwargs)
         state["vgf_rng_state"] = self.rng.get_state()  # step counters live in the algorithm's state
-        if self.config.checkpoint_replay and self._buffer is not None and self._buffer.online.size:
-            state["vgf_online_replay"] = self._buffer.online.state_dict()
+        if self.config.checkpoint_replay:
+            if self._buffer is not None and self._buffer.online.size:
+                state["vgf_online_replay"] = self._buffer.online.state_dict()
+            elif self._buffer is None and self._pending_online_state is not None:
+                state["vgf_online_replay"] = self._pending_online_state  # restored, not yet used: keep it
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -95,4 +108,7 @@ class VGFTorchLearner(TorchLearner):
         if "vgf_rng_state" in state:
             self.rng.set_state(state["vgf_rng_state"])
         if "vgf_online_replay" in state:
-            self.buffer.online.load_state_dict(state["vgf_online_replay"])
+            if self._buffer is None:
+                self._pending_online_state = state["vgf_online_replay"]
+            else:
+                self._buffer.online.load_state_dict(state["vgf_online_replay"])
