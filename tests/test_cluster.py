@@ -60,3 +60,16 @@ def test_rayjob_entrypoint_runs_a_valid_experiment_that_fits_the_cluster():
     cpu_nodes = groups["cpu-env-runners"]
     assert int(container_resources(cpu_nodes)["cpu"]) * cpu_nodes["replicas"] >= (
         res["num_env_runners"] + ev["num_env_runners"])
+
+
+@pytest.mark.parametrize(("setting", "num_learners", "local_cuda", "cluster_gpus", "expected"), [
+    ("auto", 0, False, 4.0, 0),   # learner in the driver process: the driver's CUDA decides
+    ("auto", 0, True, 1.0, 1),
+    ("auto", 1, False, 1.0, 1),   # remote learner on a GPU worker while the head has none
+    ("auto", 2, False, 1.0, 0),   # not enough GPUs for every learner: CPU learners rather than a hang
+    (0.5, 2, False, 1.0, 0.5),    # explicit settings are kept
+])
+def test_auto_learner_gpus_look_where_the_learners_run(setting, num_learners, local_cuda, cluster_gpus, expected):
+    from vgf_ray.experiment import learner_gpus
+
+    assert learner_gpus(setting, num_learners, local_cuda, cluster_gpus) == expected

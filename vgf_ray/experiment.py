@@ -98,9 +98,8 @@ def build_config(exp: dict):
     from vgf_ray.rllib import VGFConfig
 
     ev, res = exp["evaluation"], exp["resources"]
-    gpus = res.get("num_gpus_per_learner", "auto")
-    if gpus == "auto":
-        gpus = 1 if torch.cuda.is_available() else 0
+    gpus = learner_gpus(res.get("num_gpus_per_learner", "auto"), int(res.get("num_learners", 0)),
+                        torch.cuda.is_available(), 0.0)  # "auto" is settled again once Ray is up
     training = dict(exp["training"])
     training["dataset"] = exp["dataset"]
     training["eval_budgets"] = list(ev.get("budgets", [0, 1, 2, 3]))
@@ -216,6 +215,30 @@ def resolve_iterations(exp: dict, config) -> int:
     return iterations
 
 
+def learner_gpus(setting: Any, num_learners: int, local_cuda: bool, cluster_gpus: float) -> float | int:
+    """GPUs per learner for ``resources.num_gpus_per_learner``; ``auto`` asks where the learners will run.
+
+    With ``num_learners == 0`` the learner lives in the driver process, so the driver's CUDA decides; remote
+    learners may sit on other nodes, so the cluster must hold a GPU for each of them.
+    """
+    if setting != "auto":
+        return setting
+    if num_learners == 0:
+        return 1 if local_cuda else 0
+    return 1 if cluster_gpus >= num_learners else 0
+
+
+def resolve_learner_gpus(exp: dict, config) -> None:
+    """After ``ray.init``: settle ``num_gpus_per_learner: auto`` against the cluster's GPUs."""
+    import ray
+    import torch
+
+    res = exp["resources"]
+    gpus = learner_gpus(res.get("num_gpus_per_learner", "auto"), int(res.get("num_learners", 0)),
+                        torch.cuda.is_available(), float(ray.cluster_resources().get("GPU", 0)))
+    config.learners(num_gpus_per_learner=gpus)
+
+
 def init_ray(exp: dict) -> None:
     import ray
 
@@ -258,6 +281,7 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "experiment.yaml").write_text(yaml.safe_dump(exp, sort_keys=False))
     init_ray(exp)
+    resolve_learner_gpus(exp, config)
     budgets = list(config.eval_budgets)
     step_size = config.eval_step_size if config.eval_step_size is not None else config.vgf_lr
     total = resolve_iterations(exp, config)

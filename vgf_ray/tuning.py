@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vgf_ray.experiment import ExperimentError, build_config, init_ray, resolve_iterations
+from vgf_ray.experiment import ExperimentError, build_config, init_ray, resolve_iterations, resolve_learner_gpus
 
 SWEEP_DEFAULTS = {"metric": "evaluation/best_success", "mode": "max", "num_samples": 1, "max_concurrent_trials": 1,
                   "grid": {}}
@@ -53,6 +53,7 @@ def run_sweep(exp: dict) -> tuple[Any, dict[str, Any]]:
     iterations = resolve_iterations(exp, config)
     sweep = sweep_settings(exp, iterations)
     init_ray(exp)
+    resolve_learner_gpus(exp, config)
     # Generate the dataset once here, not concurrently in every trial.
     config.dataset = replace(prepare_dataset(DatasetSpec.from_dict(config.dataset)), generate=False).to_dict()
     for dotted, values in sweep["grid"].items():
