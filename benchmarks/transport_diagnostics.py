@@ -25,10 +25,13 @@ import torch  # noqa: E402
 
 
 def load_networks(checkpoint: str):
-    from ray.rllib.core import DEFAULT_MODULE_ID
     from ray.rllib.core.rl_module.rl_module import RLModule
 
-    path = Path(checkpoint) / "learner_group" / "learner" / "rl_module" / DEFAULT_MODULE_ID
+    from vgf_ray.rllib.algorithm import module_checkpoint_path
+
+    path = module_checkpoint_path(checkpoint)
+    if not path.exists():
+        raise SystemExit(f"{checkpoint}: no VGF module weights at {path} (expected an algorithm checkpoint folder)")
     return RLModule.from_checkpoint(str(path)).nets
 
 
@@ -112,6 +115,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     nets = load_networks(args.checkpoint)
+    bad_dims = [d for d in args.freeze_dims if not 0 <= d < nets.act_dim]
+    if bad_dims:
+        parser.error(f"--freeze-dims {bad_dims}: the action has dimensions 0..{nets.act_dim - 1}")
     apply_variant(nets, args)
     step_size = args.step_size if args.step_size is not None else nets.hp.vgf_lr
     print(f"machine: {common.machine()}")

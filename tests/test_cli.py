@@ -147,18 +147,21 @@ def test_toy_command_writes_the_particle_plot(tmp_path, capsys):
     assert out.stat().st_size > 10_000
 
 
+def sets(*overrides: str) -> list[str]:
+    """``--set`` arguments for the CLI."""
+    return [arg for override in overrides for arg in ("--set", override)]
+
+
 def test_resume_continues_an_interrupted_run_exactly(ray_session, tiny_experiment, tmp_path):
     overrides = ["training.offline_steps=null", "training.online_env_steps=0", "evaluation.interval=2",
                  "evaluation.budgets=[0]", "evaluation.episodes=1", "checkpoint_every=1"]
-    straight = ["--set", f"output_dir={tmp_path / 'straight'}", "--set", "mlflow.experiment=straight"]
-    assert main(["train", str(tiny_experiment), "--quiet", *straight,
-                 *[a for o in overrides + ["iterations=3"] for a in ("--set", o)]]) == 0
-    interrupted = ["--set", f"output_dir={tmp_path / 'resumed'}", "--set", "mlflow.experiment=resumed"]
-    assert main(["train", str(tiny_experiment), "--quiet", *interrupted,
-                 *[a for o in overrides + ["iterations=2"] for a in ("--set", o)]]) == 0
+    straight = sets(f"output_dir={tmp_path / 'straight'}", "mlflow.experiment=straight")
+    assert main(["train", str(tiny_experiment), "--quiet", *straight, *sets(*overrides, "iterations=3")]) == 0
+    interrupted = sets(f"output_dir={tmp_path / 'resumed'}", "mlflow.experiment=resumed")
+    assert main(["train", str(tiny_experiment), "--quiet", *interrupted, *sets(*overrides, "iterations=2")]) == 0
     checkpoint = str(tmp_path / "resumed" / "checkpoint")
     assert main(["train", str(tiny_experiment), "--quiet", *interrupted, "--resume", checkpoint,
-                 *[a for o in overrides + ["iterations=3"] for a in ("--set", o)]]) == 0
+                 *sets(*overrides, "iterations=3")]) == 0
 
     def history(name):
         return json.loads((tmp_path / name / "history.json").read_text())

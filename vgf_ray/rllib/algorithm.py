@@ -7,6 +7,7 @@ env step once ``start_training`` online steps have been collected. The counters 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -19,6 +20,13 @@ from vgf_ray.data.spec import DatasetSpec, load_transitions, prepare_dataset
 
 PHASE_OFFLINE, PHASE_ONLINE, PHASE_DONE = 0, 1, 2
 COUNTERS_KEY = "vgf_counters"
+
+
+def module_checkpoint_path(checkpoint: str | Path) -> Path:
+    """Where an algorithm checkpoint keeps the VGF module's weights (``RLModule.from_checkpoint`` reads it)."""
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
+    return Path(checkpoint) / "learner_group" / "learner" / "rl_module" / DEFAULT_MODULE_ID
 
 
 class VGF(Algorithm):
@@ -66,7 +74,6 @@ class VGF(Algorithm):
         return PHASE_DONE
 
     def _run_updates(self, num_steps: int) -> None:
-        self._send_dataset_to_learners()
         results = self.learner_group.foreach_learner(lambda learner, n=num_steps: learner.run_vgf_updates(n))
         learner_results = []
         for result in results:
@@ -92,7 +99,6 @@ class VGF(Algorithm):
         transitions = episodes_to_transitions(episodes)
         collected = len(transitions["observations"])
         if collected:
-            self._send_dataset_to_learners()
             ref = ray.put(transitions)
             sizes = self.learner_group.foreach_learner(
                 lambda learner, r=ref: learner.add_online_transitions(ray.get(r))
@@ -107,6 +113,8 @@ class VGF(Algorithm):
     def training_step(self) -> None:
         config, counters = self.config, self.vgf_counters
         phase = self.phase()
+        if phase != PHASE_DONE:
+            self._send_dataset_to_learners()
         if phase == PHASE_OFFLINE:
             steps = config.updates_per_iteration
             if config.offline_steps is not None:
@@ -136,11 +144,9 @@ class VGF(Algorithm):
 
     def load_module_weights(self, checkpoint: str) -> None:
         """Start from a checkpoint's trained networks only (e.g. online fine-tuning of an offline run)."""
-        from pathlib import Path
-
         from ray.rllib.core import DEFAULT_MODULE_ID
 
-        path = Path(checkpoint) / "learner_group" / "learner" / "rl_module" / DEFAULT_MODULE_ID
+        path = module_checkpoint_path(checkpoint)
         if not path.exists():
             raise FileNotFoundError(f"{checkpoint}: no VGF module weights at {path}")
         self.learner_group.restore_from_path(path, component=f"learner/rl_module/{DEFAULT_MODULE_ID}")

@@ -99,7 +99,7 @@ class VGFTorchLearner(TorchLearner):
         if self.config.checkpoint_replay:
             if self._buffer is not None and self._buffer.online.size:
                 state["vgf_online_replay"] = self._buffer.online.state_dict()
-            elif self._buffer is None and self._pending_online_state is not None:
+            elif self._pending_online_state is not None:
                 state["vgf_online_replay"] = self._pending_online_state  # restored, not yet used: keep it
         return state
 
