@@ -23,10 +23,10 @@ COUNTERS_KEY = "vgf_counters"
 
 
 def module_checkpoint_path(checkpoint: str | Path) -> Path:
-    """Where an algorithm checkpoint keeps the VGF module's weights (``RLModule.from_checkpoint`` reads it)."""
+    """Where an algorithm checkpoint keeps the VGF module's weights, absolute (pyarrow rejects relative paths)."""
     from ray.rllib.core import DEFAULT_MODULE_ID
 
-    return Path(checkpoint) / "learner_group" / "learner" / "rl_module" / DEFAULT_MODULE_ID
+    return Path(checkpoint).resolve() / "learner_group" / "learner" / "rl_module" / DEFAULT_MODULE_ID
 
 
 class VGF(Algorithm):
