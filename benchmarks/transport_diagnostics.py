@@ -80,20 +80,29 @@ def paired_success(nets, env_name: str, budgets: list[int], step_size: float, ep
     return results
 
 
+def sign_agreement(nets, obs: torch.Tensor, actions: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per action dim: the mean over states of sign(dQ/da) (+-1 = the same push everywhere) and mean |dQ/da|."""
+    from vgf_ray.core.transport import q_action_gradient
+
+    grad = q_action_gradient(nets.q_values, obs, actions, nets.hp.vgf_q_agg)
+    dims = tuple(range(grad.dim() - 1))
+    return torch.sign(grad).mean(dims).numpy(), grad.abs().mean(dims).numpy()
+
+
 def gradient_stats(nets, dataset: str, step_size: float, states: int = 512) -> None:
     """Per action dimension: |dQ/da|, how often its sign agrees across states, and the mean displacement."""
-    from vgf_ray.core.transport import TransportBudget, q_action_gradient
+    from vgf_ray.core.transport import TransportBudget
 
     data = np.load(dataset)
     rows = np.random.default_rng(0).choice(len(data["observations"]), states, replace=False)
     obs = torch.as_tensor(data["observations"][rows]).float()
     obs_rep, x0 = nets.sample_particles(obs, TransportBudget(0, step_size), torch.Generator().manual_seed(0))
-    grad = q_action_gradient(nets.q_values, obs_rep, x0, nets.hp.vgf_q_agg)
+    agreement, magnitude = sign_agreement(nets, obs_rep, x0)
     x3 = nets.transport(obs_rep, x0, TransportBudget(3, step_size))
-    fmt = lambda t: np.array2string(t.numpy(), precision=3)  # noqa: E731
+    fmt = lambda t: np.array2string(np.asarray(t), precision=3)  # noqa: E731
     print(f"dataset action std per dim:           {fmt(torch.as_tensor(data['actions']).std(0))}")
-    print(f"mean |dQ/da| per dim:                 {fmt(grad.abs().mean((0, 1)))}")
-    print(f"sign agreement across states per dim: {fmt(torch.sign(grad).mean((0, 1)).abs())}  (0 = state-specific)")
+    print(f"mean |dQ/da| per dim:                 {fmt(magnitude)}")
+    print(f"mean sign(dQ/da) over states per dim: {fmt(agreement)}  (0 = state-specific)")
     print(f"mean signed displacement after L=3:   {fmt((x3 - x0).mean((0, 1)))}")
     with torch.no_grad():
         q0, q3 = (nets.q_values(obs_rep, x).mean(0).mean().item() for x in (x0, x3))
