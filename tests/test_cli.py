@@ -152,7 +152,7 @@ def sets(*overrides: str) -> list[str]:
     return [arg for override in overrides for arg in ("--set", override)]
 
 
-def test_resume_continues_an_interrupted_run_exactly(ray_session, tiny_experiment, tmp_path):
+def test_resume_continues_an_interrupted_run_exactly(ray_session, tiny_experiment, tmp_path, capsys):
     overrides = ["training.offline_steps=null", "training.online_env_steps=0", "evaluation.interval=2",
                  "evaluation.budgets=[0]", "evaluation.episodes=1", "checkpoint_every=1"]
     straight = sets(f"output_dir={tmp_path / 'straight'}", "mlflow.experiment=straight")
@@ -170,6 +170,13 @@ def test_resume_continues_an_interrupted_run_exactly(ray_session, tiny_experimen
     assert [r["iteration"] for r in got] == [1, 2, 3] and [r["grad_steps"] for r in got] == [10, 20, 30]
     for key in ("critic/loss", "bc/loss", "budget_0/success"):
         assert [r.get(key) for r in got] == [r.get(key) for r in want], key
+    assert "warning" not in capsys.readouterr().err
+
+    elsewhere = sets(f"output_dir={tmp_path / 'elsewhere'}", "mlflow.experiment=elsewhere")  # checkpoint is at 3 now
+    assert main(["train", str(tiny_experiment), "--quiet", *elsewhere, "--resume", checkpoint,
+                 *sets(*overrides, "iterations=4")]) == 0
+    assert "holds history for 0 of the 3 iterations" in capsys.readouterr().err  # says the curve is partial
+    assert [r["iteration"] for r in history("elsewhere")] == [4]
 
     import mlflow
 

@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,10 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
         if resume:
             algo.restore_from_path(resume)
             history = read_history(out_dir, algo.iteration)
+            if len(history) < algo.iteration:
+                print(f"warning: --resume: {out_dir} holds history for {len(history)} of the {algo.iteration} "
+                      "iterations before the checkpoint; history files and plots will miss the others (resume into "
+                      "the interrupted run's output_dir to keep them)", file=sys.stderr)
         bar = tqdm(range(algo.iteration, total), desc=exp["name"], unit="it", initial=algo.iteration, total=total,
                    disable=not progress)
         for i in bar:
