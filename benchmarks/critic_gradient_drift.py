@@ -23,7 +23,6 @@ import common  # noqa: E402
 from transport_diagnostics import sign_agreement  # noqa: E402
 
 torch = common.torch
-BATCH_KEYS = ("observations", "actions", "rewards", "next_observations", "masks")
 BATCH_SIZE = 256  # the authors' batch size (spec 3.1)
 
 
@@ -36,16 +35,19 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=2_500)
     parser.add_argument("--states", type=int, default=1024)
     args = parser.parse_args()
+    if args.every < 1 or args.steps < 0 or args.states < 1:
+        parser.error("--every and --states must be >= 1 and --steps >= 0")
 
     from vgf_ray.core.hparams import VGFHyperParams
     from vgf_ray.core.vgf import VGFAgent
     from vgf_ray.data.ogbench_load import load_ogbench_transitions
+    from vgf_ray.data.replay import OfflineOnlineReplay
 
     data, info = load_ogbench_transitions(args.env, args.dataset)
-    tensors = {key: torch.as_tensor(data[key]).float() for key in BATCH_KEYS}
-    size = len(tensors["rewards"])
+    replay = OfflineOnlineReplay(data)  # the learner's own in-memory sampler (no online data: uniform)
+    size = len(replay)
     rows = torch.as_tensor(np.random.default_rng(0).choice(size, min(args.states, size), replace=False))
-    obs, actions = tensors["observations"][rows], tensors["actions"][rows]
+    obs, actions = replay.offline["observations"][rows], replay.offline["actions"][rows]
     hp = VGFHyperParams(**{**common.CPU, "vgf_alpha": 0.5, "bf16": True})
     print(f"machine: {common.machine()}\n{args.env}: {size} transitions, {len(rows)} states; columns = action dims")
     for seed in args.seeds:
@@ -57,8 +59,7 @@ def main() -> None:
                 print(f"seed {seed} step {step:>6}: sign agreement {np.array2string(agreement, precision=2)}  "
                       f"mean |dQ/da| {np.array2string(magnitude, precision=2)}", flush=True)
             if step < args.steps:
-                batch = torch.randint(0, size, (BATCH_SIZE,), generator=sampler)
-                agent.update({key: value[batch] for key, value in tensors.items()})
+                agent.update(replay.sample(BATCH_SIZE, sampler))
 
 
 if __name__ == "__main__":
