@@ -2,7 +2,7 @@
 
 Measures VGFTorchRLModule.forward_inference, i.e. what an EnvRunner calls, at the paper and CPU configs in
 fp32 and bf16. Reference: the authors' JAX code takes 2.4 / 4.6 / 6.5 ms at the paper config on this CPU.
-Usage: python benchmarks/acting_latency.py [--calls 200]
+Usage: python benchmarks/acting_latency.py [--calls 200] [--threads N]
 """
 
 from __future__ import annotations
@@ -35,8 +35,13 @@ def make_module(overrides: dict, bf16: bool):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
     args = parser.parse_args()
+    if args.calls < 1 or (args.threads is not None and args.threads < 1):
+        parser.error("--calls and --threads must be >= 1")
     torch = common.torch
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     print(f"machine: {common.machine()}")
     print(f"{'config':<7}{'dtype':<6}" + "".join(f"{f'L={s} ms':>10}" for s in JAX_REFERENCE_MS)
           + "   JAX reference: " + " / ".join(f"{v}" for v in JAX_REFERENCE_MS.values()) + " ms (paper config)")
