@@ -172,11 +172,18 @@ def test_resume_continues_an_interrupted_run_exactly(ray_session, tiny_experimen
         assert [r.get(key) for r in got] == [r.get(key) for r in want], key
     assert "warning" not in capsys.readouterr().err
 
+    # The checkpoint carries its history: resuming into another folder keeps the whole curve.
     elsewhere = sets(f"output_dir={tmp_path / 'elsewhere'}", "mlflow.experiment=elsewhere")  # checkpoint is at 3 now
     assert main(["train", str(tiny_experiment), "--quiet", *elsewhere, "--resume", checkpoint,
                  *sets(*overrides, "iterations=4")]) == 0
-    assert "holds history for 0 of the 3 iterations" in capsys.readouterr().err  # says the curve is partial
-    assert [r["iteration"] for r in history("elsewhere")] == [4]
+    assert "warning" not in capsys.readouterr().err
+    assert [r["iteration"] for r in history("elsewhere")] == [1, 2, 3, 4]
+    (Path(checkpoint) / "history.json").unlink()  # a checkpoint without its history, resumed into a new folder
+    bare = sets(f"output_dir={tmp_path / 'bare'}", "mlflow.experiment=bare")
+    assert main(["train", str(tiny_experiment), "--quiet", *bare, "--resume", checkpoint,
+                 *sets(*overrides, "iterations=4")]) == 0
+    assert "(0 found)" in capsys.readouterr().err  # says the curve is partial
+    assert [r["iteration"] for r in history("bare")] == [4]
 
     import mlflow
 

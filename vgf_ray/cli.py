@@ -25,10 +25,18 @@ def cmd_make_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` assignments, plus ``--mlflow-uri`` as the tracking store."""
+    overrides = list(args.set or [])
+    if getattr(args, "mlflow_uri", None):
+        overrides.append(f"mlflow.tracking_uri={args.mlflow_uri}")
+    return overrides
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from vgf_ray.experiment import load_experiment, run_experiment
 
-    exp = load_experiment(args.config, args.set or [])
+    exp = load_experiment(args.config, _overrides(args))
     result = run_experiment(exp, progress=not args.quiet, from_checkpoint=args.from_checkpoint,
                             resume=args.resume)
     print(json.dumps({"output_dir": result["output_dir"], "checkpoint": result["checkpoint"],
@@ -38,17 +46,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from vgf_ray.experiment import load_experiment
-    from vgf_ray.tuning import run_sweep
+    from vgf_ray.tuning import export_schedule, prepare_sweep, run_sweep
 
-    exp = load_experiment(args.config, args.set or [])
-    results, sweep = run_sweep(exp)
-    best = results.get_best_result()
-    grid_keys = [k.split(".", 1)[1] for k in sweep["grid"]]
-    print(json.dumps({"best_metric": {sweep["metric"]: best.metrics_dataframe[sweep["metric"]].iloc[-1]
-                                      if sweep["metric"] in best.metrics_dataframe else None},
-                      "best_config": {k: best.config.get(k) for k in grid_keys},
-                      "best_checkpoint": best.checkpoint.path if best.checkpoint else None,
-                      "trials": len(results)}, indent=2, default=str))
+    exp = load_experiment(args.config, _overrides(args))
+    if args.export_schedule:
+        prepare_sweep(exp)  # the same sweep file, checked
+        print(export_schedule(exp, args.export_schedule, args.out))
+        return 0
+    summary = run_sweep(exp, resume=args.resume)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from vgf_ray.report import write_report
+
+    print(write_report(args.folder, args.out))
     return 0
 
 
@@ -103,12 +116,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-checkpoint", default=None, help="start from this checkpoint's trained networks")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue an interrupted run exactly from its checkpoint (same config and output_dir)")
+    p.add_argument("--mlflow-uri", default=None, help="MLflow tracking URI, e.g. http://127.0.0.1:5000")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("tune", help="hyperparameter sweep with Ray Tune (experiment YAML + sweep section)")
+    p = sub.add_parser("tune", help="Ray Tune sweep: search space, ASHA/PBT/PB2, Optuna (experiment YAML + sweep)")
     p.add_argument("config")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. iterations=20")
+    p.add_argument("--mlflow-uri", default=None, help="MLflow tracking URI, e.g. http://127.0.0.1:5000")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted sweep (Tune's restore)")
+    p.add_argument("--export-schedule", default=None, metavar="TRIAL",
+                   help="write an experiment that replays this trial's budget (PBT mutations) in one train run")
+    p.add_argument("--out", default=None, help="where --export-schedule writes (default: in the sweep folder)")
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("report", help="one HTML page for a run or sweep folder (curves, budgets, trials, schedules)")
+    p.add_argument("folder")
+    p.add_argument("--out", default=None, help="default: FOLDER/report.html")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint at several test-time budgets")
     p.add_argument("checkpoint")

@@ -9,14 +9,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from vgf_ray.metrics import GRAD_STEPS, RETURN, STEP, SUCCESS, budget_key, budget_metric  # noqa: E402
 
-def plot_learning_curves(history: list[dict], budgets: list[int], path: str | Path, metric: str = "success",
+
+def plot_learning_curves(history: list[dict], budgets: list[int], path: str | Path, metric: str = SUCCESS,
                          online_start: int | None = None) -> None:
     """One line per budget: evaluation ``metric`` against steps (offline gradient steps, then online env steps)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for budget in budgets:
-        key = f"budget_{budget}/{metric}"
-        points = [(row.get("step", row["grad_steps"]), row[key]) for row in history if key in row]
+        key = budget_metric(budget, metric)
+        points = [(row.get(STEP, row[GRAD_STEPS]), row[key]) for row in history if key in row]
         if points:
             xs, ys = zip(*points)
             ax.plot(xs, ys, marker="o", label=f"L_test = {budget}")
@@ -32,20 +34,63 @@ def plot_learning_curves(history: list[dict], budgets: list[int], path: str | Pa
     plt.close(fig)
 
 
-def plot_budget_curve(results: dict, budgets: list[int], path: str | Path, step_size: float) -> None:
+def plot_budget_curve(results: dict, budgets: list[int], path: str | Path, step_size: float | None) -> None:
     """Success and return against the test-time budget L (transport L * step_size per coordinate)."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.8))
-    success = [results[f"budget_{b}"]["success"] for b in budgets]
-    returns = [results[f"budget_{b}"]["return"] for b in budgets]
+    success = [results[budget_key(b)][SUCCESS] for b in budgets]
+    returns = [results[budget_key(b)][RETURN] for b in budgets]
     ax1.plot(budgets, success, marker="o")
     ax1.set_ylabel("success rate")
     ax2.plot(budgets, returns, marker="o", color="tab:orange")
     ax2.set_ylabel("episode return")
     for ax in (ax1, ax2):
-        ax.set_xlabel(f"test-time flow steps L (step size {step_size})")
+        ax.set_xlabel("test-time flow steps L" + (f" (step size {step_size})" if step_size is not None else ""))
         ax.set_xticks(budgets)
         ax.grid(alpha=0.3)
     fig.suptitle("VGF: one trained agent at several transport budgets")
     fig.subplots_adjust(wspace=0.35)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
+
+
+def plot_trial_curves(histories: dict[str, list[dict]], path: str | Path) -> None:
+    """Best success over the test-time budgets against steps, one line per sweep trial."""
+    from vgf_ray.metrics import BEST_SUCCESS
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, history in histories.items():
+        points = [(row.get(STEP, row[GRAD_STEPS]), row[BEST_SUCCESS]) for row in history if BEST_SUCCESS in row]
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, marker="o", label=name)
+    ax.set_xlabel("steps (offline gradient steps, then online env steps)")
+    ax.set_ylabel("best success over test-time budgets")
+    ax.set_title("Sweep trials")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_budget_lineages(lineages: dict[str, list[dict]], path: str | Path) -> bool:
+    """The budget each trial trained with (PBT's schedule): one panel per key that changed anywhere, values
+    against gradient steps. Returns False (no file) when no trial changed any value."""
+    keys = sorted({key for lineage in lineages.values() for seg in lineage for key, value in seg["values"].items()
+                   if value != lineage[0]["values"][key]})
+    if not keys:
+        return False
+    fig, axes = plt.subplots(len(keys), 1, figsize=(7, 2.6 * len(keys)), squeeze=False)
+    for ax, key in zip(axes[:, 0], keys):
+        for name, lineage in lineages.items():
+            xs = [seg[GRAD_STEPS] for seg in lineage]
+            ys = [seg["values"][key] for seg in lineage]
+            end = max(xs[-1] + 1, max((s[GRAD_STEPS] for lin in lineages.values() for s in lin), default=0))
+            ax.step([*xs, end], [*ys, ys[-1]], where="post", label=name)
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("gradient step at which the value took effect")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Budget schedule found by the sweep, per trial")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 
 import torch
 from torch import nn
@@ -57,6 +58,19 @@ class VGFNetworks(nn.Module):
             clip_high=action_high,
             clip_global_norm=1.0 if hp.variant == "avgf" else None,
         )
+
+    def set_budget_values(self, train_vgf_steps: int | None = None, vgf_lr: float | None = None,
+                          vgf_alpha: float | None = None) -> None:
+        """Apply scheduled (or mutated) transport values: L_train and step size of the TD target, and alpha of
+        every transport. Only the given keys change; the networks are untouched."""
+        changes = {k: v for k, v in (("train_vgf_steps", train_vgf_steps), ("vgf_lr", vgf_lr),
+                                     ("vgf_alpha", vgf_alpha)) if v is not None and getattr(self.hp, k) != v}
+        if not changes:
+            return
+        self.hp = dataclasses.replace(self.hp, **changes)
+        self.hp.validate()
+        if "vgf_alpha" in changes:
+            self.transport_settings = dataclasses.replace(self.transport_settings, alpha=self.hp.vgf_alpha)
 
     # ----- evaluation helpers -------------------------------------------------------------------------
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:

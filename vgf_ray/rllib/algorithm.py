@@ -13,31 +13,43 @@ from typing import Any
 import ray
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS
 
+from vgf_ray.core.schedule import EXPLORATION_KEYS
 from vgf_ray.data.replay import episodes_to_transitions
 from vgf_ray.data.spec import DatasetSpec, load_transitions, prepare_dataset
+from vgf_ray.metrics import (
+    BUDGET_METRICS,
+    GRAD_STEPS_LIFETIME,
+    MODULE_ID,
+    ONLINE_BUFFER_SIZE,
+    ONLINE_ENV_STEPS_LIFETIME,
+    PHASE,
+    PHASE_DONE,
+    PHASE_OFFLINE,
+    PHASE_ONLINE,
+)
 
-PHASE_OFFLINE, PHASE_ONLINE, PHASE_DONE = 0, 1, 2
 COUNTERS_KEY = "vgf_counters"
 
 
 def module_checkpoint_path(checkpoint: str | Path) -> Path:
     """Where an algorithm checkpoint keeps the VGF module's weights, absolute (pyarrow rejects relative paths)."""
-    from ray.rllib.core import DEFAULT_MODULE_ID
-
-    return Path(checkpoint).resolve() / "learner_group" / "learner" / "rl_module" / DEFAULT_MODULE_ID
+    return Path(checkpoint).resolve() / "learner_group" / "learner" / "rl_module" / MODULE_ID
 
 
 class VGF(Algorithm):
     """Value Gradient Flow: offline, offline-to-online or online-only, in one ``train()`` loop."""
 
     @classmethod
+    @override(Algorithm)
     def get_default_config(cls):
         from vgf_ray.rllib.config import VGFConfig
 
         return VGFConfig()
 
+    @override(Algorithm)
     def setup(self, config) -> None:
         # Generate/resolve the dataset once on the driver so learners only read it.
         spec = prepare_dataset(DatasetSpec.from_dict(config.dataset))
@@ -73,8 +85,21 @@ class VGF(Algorithm):
             return PHASE_ONLINE
         return PHASE_DONE
 
+    def budget_values(self) -> dict[str, Any]:
+        """The transport budget and learning rates in force now (the budget schedule at the run's counters)."""
+        return self.config.budget_values(self.vgf_counters["grad_steps"], self.vgf_counters["online_env_steps"])
+
+    def apply_budget_to_env_runners(self, group) -> dict[str, Any]:
+        """Put the acting side of the current budget (alpha, exploration) on every EnvRunner of ``group``."""
+        values = self.budget_values()
+        group.foreach_env_runner(lambda runner, v=values: runner.module.apply_budget_values(v),
+                                 local_env_runner=group.num_remote_env_runners() == 0)
+        return values
+
     def _run_updates(self, num_steps: int) -> None:
-        results = self.learner_group.foreach_learner(lambda learner, n=num_steps: learner.run_vgf_updates(n))
+        start = self.vgf_counters["grad_steps"]
+        results = self.learner_group.foreach_learner(
+            lambda learner, n=num_steps, s=start: learner.run_vgf_updates(n, s))
         learner_results = []
         for result in results:
             if not result.ok:
@@ -87,6 +112,9 @@ class VGF(Algorithm):
         """One rollout round on the EnvRunners; transitions go to every learner's replay."""
         config, counters = self.config, self.vgf_counters
         wanted = min(config.rollout_steps_per_iteration, config.online_env_steps - counters["online_env_steps"])
+        values = self.apply_budget_to_env_runners(self.env_runner_group)
+        for key in EXPLORATION_KEYS:
+            self.metrics.log_value(BUDGET_METRICS[key], values[key], window=1)
         # Steps are counted from the episodes themselves (RLlib's metric-based count overshoots here).
         episodes = synchronous_parallel_sample(
             worker_set=self.env_runner_group, max_env_steps=wanted, concat=True,
@@ -103,13 +131,14 @@ class VGF(Algorithm):
             sizes = self.learner_group.foreach_learner(
                 lambda learner, r=ref: learner.add_online_transitions(ray.get(r))
             )
-            self.metrics.log_value("online_buffer_size", [s.get() for s in sizes][0], window=1)
+            self.metrics.log_value(ONLINE_BUFFER_SIZE, [s.get() for s in sizes][0], window=1)
         before = counters["online_env_steps"]
         counters["online_env_steps"] += collected
         trainable = max(0, counters["online_env_steps"] - max(before, config.start_training))
         counters["utd_carry"] += trainable * config.utd_ratio
         return collected
 
+    @override(Algorithm)
     def training_step(self) -> None:
         config, counters = self.config, self.vgf_counters
         phase = self.phase()
@@ -126,17 +155,19 @@ class VGF(Algorithm):
             if updates:
                 counters["utd_carry"] -= updates
                 self._run_updates(updates)
-        self.metrics.log_value("phase", phase, window=1)
-        self.metrics.log_value("num_grad_steps_lifetime", counters["grad_steps"], window=1)
-        self.metrics.log_value("online_env_steps_lifetime", counters["online_env_steps"], window=1)
+        self.metrics.log_value(PHASE, phase, window=1)
+        self.metrics.log_value(GRAD_STEPS_LIFETIME, counters["grad_steps"], window=1)
+        self.metrics.log_value(ONLINE_ENV_STEPS_LIFETIME, counters["online_env_steps"], window=1)
         # Keep the EnvRunners' modules (and so `get_module()`) on the learner's latest weights.
         self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
 
+    @override(Algorithm)
     def get_state(self, *args, **kwargs) -> dict[str, Any]:
         state = super().get_state(*args, **kwargs)
         state[COUNTERS_KEY] = dict(self.vgf_counters)
         return state
 
+    @override(Algorithm)
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
         if COUNTERS_KEY in state:
@@ -144,10 +175,8 @@ class VGF(Algorithm):
 
     def load_module_weights(self, checkpoint: str) -> None:
         """Start from a checkpoint's trained networks only (e.g. online fine-tuning of an offline run)."""
-        from ray.rllib.core import DEFAULT_MODULE_ID
-
         path = module_checkpoint_path(checkpoint)
         if not path.exists():
             raise FileNotFoundError(f"{checkpoint}: no VGF module weights at {path}")
-        self.learner_group.restore_from_path(path, component=f"learner/rl_module/{DEFAULT_MODULE_ID}")
+        self.learner_group.restore_from_path(path, component=f"learner/rl_module/{MODULE_ID}")
         self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)

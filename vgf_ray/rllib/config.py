@@ -9,13 +9,14 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from vgf_ray.core.hparams import VGFHyperParams
+from vgf_ray.core.schedule import SCHEDULE_KEYS, BudgetSchedule, check_value
 from vgf_ray.data.spec import DatasetSpec
 
 HPARAM_KEYS = tuple(f.name for f in fields(VGFHyperParams))
 EXTRA_KEYS = ("dataset", "updates_per_iteration", "eval_budgets", "eval_step_size", "exploration_steps",
               "exploration_selection", "offline_steps", "online_env_steps", "utd_ratio", "start_training",
               "replay_style", "online_fraction", "online_buffer_capacity", "rollout_steps_per_iteration",
-              "checkpoint_replay")
+              "checkpoint_replay", "budget_schedule", "exploration_step_size")
 
 
 class VGFConfig(AlgorithmConfig):
@@ -46,7 +47,10 @@ class VGFConfig(AlgorithmConfig):
         self.checkpoint_replay = True  # save online transitions in checkpoints (False: refill after restore)
         # Online acting: best-of-N with no transport, like the authors' collection loop (spec 6.6).
         self.exploration_steps = 0
+        self.exploration_step_size: float | None = None  # None: the transport step size vgf_lr
         self.exploration_selection = "max"
+        # Transport budget (and learning rates) over training: see vgf_ray.core.schedule.
+        self.budget_schedule: dict[str, Any] = {}
         self.train_batch_size_per_learner = 256
         self.lr = None  # per-optimizer rates: value_lr / actor_lr
         self.num_env_runners = 0
@@ -81,6 +85,17 @@ class VGFConfig(AlgorithmConfig):
         envs = self.num_envs_per_env_runner * max(1, self.num_env_runners or 0)
         return max(1, -(-self.rollout_steps_per_iteration // envs))
 
+    def schedule(self) -> BudgetSchedule:
+        return BudgetSchedule(self.budget_schedule)
+
+    def budget_defaults(self) -> dict[str, Any]:
+        """The configured (unscheduled) transport budget and learning rates."""
+        return {key: getattr(self, key) for key in SCHEDULE_KEYS}
+
+    def budget_values(self, grad_steps: int, env_steps: int = 0) -> dict[str, Any]:
+        """The transport budget and learning rates in force at these counters (schedule applied)."""
+        return self.schedule().values_at(self.budget_defaults(), grad_steps, env_steps)
+
     def hyperparams(self) -> VGFHyperParams:
         values = {key: getattr(self, key) for key in HPARAM_KEYS}
         return VGFHyperParams.from_dict(values)
@@ -95,6 +110,9 @@ class VGFConfig(AlgorithmConfig):
             raise ValueError(f"updates_per_iteration must be an integer >= 1, got {self.updates_per_iteration!r}")
         if not isinstance(self.exploration_steps, int) or self.exploration_steps < 0:
             raise ValueError(f"exploration_steps must be an integer >= 0, got {self.exploration_steps!r}")
+        self.schedule()  # raises ScheduleError naming the bad entry
+        if self.exploration_step_size is not None:
+            check_value("exploration_step_size", self.exploration_step_size, "exploration_step_size")
         if self.eval_step_size is not None and self.eval_step_size < 0:
             raise ValueError(f"eval_step_size must be >= 0, got {self.eval_step_size!r}")
         if self.exploration_selection not in ("max", "softmax", "random"):
@@ -136,4 +154,5 @@ class VGFConfig(AlgorithmConfig):
     def _model_config_auto_includes(self) -> dict[str, Any]:
         return {**super()._model_config_auto_includes, "vgf": self.hyperparams().to_dict(),
                 "inference_steps": self.train_vgf_steps, "exploration_steps": self.exploration_steps,
+                "exploration_step_size": self.exploration_step_size,
                 "exploration_selection": self.exploration_selection}

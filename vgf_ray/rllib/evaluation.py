@@ -12,18 +12,31 @@ import numpy as np
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
+from vgf_ray.metrics import (
+    BEST_BUDGET,
+    BEST_SUCCESS,
+    EPISODE_LEN,
+    EPISODES,
+    RETURN,
+    SUCCESS,
+    budget_key,
+)
+
 
 def _episode_stats(episode) -> tuple[float, float, int]:
     infos = episode.get_infos()
     last = infos[-1] if len(infos) else {}
-    success = float(last.get("success", 0.0)) if isinstance(last, dict) else 0.0
+    success = float(last.get(SUCCESS, 0.0)) if isinstance(last, dict) else 0.0
     return success, float(episode.get_return()), len(episode)
 
 
 def run_budget_evaluation(
-    eval_env_runner_group, budgets: list[int], num_episodes: int, step_size: float
+    eval_env_runner_group, budgets: list[int], num_episodes: int, step_size: float,
+    budget_values: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], int]:
-    """Episodes at each transport budget on an EnvRunnerGroup (remote runners if any, else the local one)."""
+    """Episodes at each transport budget on an EnvRunnerGroup (remote runners if any, else the local one).
+
+    ``budget_values`` (a schedule's values now) sets the transport alpha the runners act with."""
     num_remote = eval_env_runner_group.num_remote_env_runners()
     use_local = num_remote == 0
     num_runners = max(1, num_remote)
@@ -31,31 +44,35 @@ def run_budget_evaluation(
     results: dict[str, Any] = {}
     env_steps = 0
     for steps in budgets:
-        eval_env_runner_group.foreach_env_runner(
-            lambda runner, s=steps: runner.module.set_budget(s, step_size), local_env_runner=use_local
-        )
+        def set_budget(runner, s=steps) -> None:
+            if budget_values is not None:
+                runner.module.apply_budget_values(budget_values)
+            runner.module.set_budget(s, step_size)
+
+        eval_env_runner_group.foreach_env_runner(set_budget, local_env_runner=use_local)
         per_worker = eval_env_runner_group.foreach_env_runner(
             lambda runner, n=per_runner: [_episode_stats(e) for e in runner.sample(num_episodes=n, explore=False)],
             local_env_runner=use_local,
         )
         stats = np.array([row for worker in per_worker for row in worker], dtype=np.float64)
         env_steps += int(stats[:, 2].sum())
-        results[f"budget_{steps}"] = {"success": float(stats[:, 0].mean()), "return": float(stats[:, 1].mean()),
-                                      "episode_len": float(stats[:, 2].mean()), "episodes": len(stats)}
-    best = max(budgets, key=lambda s: results[f"budget_{s}"]["success"])
-    results["best_budget"] = best
-    results["best_success"] = results[f"budget_{best}"]["success"]
+        results[budget_key(steps)] = {SUCCESS: float(stats[:, 0].mean()), RETURN: float(stats[:, 1].mean()),
+                                      EPISODE_LEN: float(stats[:, 2].mean()), EPISODES: len(stats)}
+    best = max(budgets, key=lambda s: results[budget_key(s)][SUCCESS])
+    results[BEST_BUDGET] = best
+    results[BEST_SUCCESS] = results[budget_key(best)][SUCCESS]
     return results, env_steps
 
 
 def evaluate_budgets(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], int, int]:
     """RLlib ``custom_evaluation_function``: ``evaluation_duration`` episodes at every budget in ``eval_budgets``."""
     config = algorithm.config
-    step_size = config.eval_step_size if config.eval_step_size is not None else config.vgf_lr
-    results, env_steps = run_budget_evaluation(eval_env_runner_group, list(config.eval_budgets),
-                                               int(config.evaluation_duration), step_size)
-    results[ENV_RUNNER_RESULTS] = {"num_episodes": sum(r["episodes"] for k, r in results.items()
-                                                       if k.startswith("budget_"))}
+    values = algorithm.budget_values()
+    step_size = config.eval_step_size if config.eval_step_size is not None else values["vgf_lr"]
+    budgets = list(config.eval_budgets)
+    results, env_steps = run_budget_evaluation(eval_env_runner_group, budgets, int(config.evaluation_duration),
+                                               step_size, values)
+    results[ENV_RUNNER_RESULTS] = {"num_episodes": sum(results[budget_key(b)][EPISODES] for b in budgets)}
     # Evaluation results reach Algorithm.evaluate() through its metrics logger (RLlib's new stack).
     logger = MetricsLogger()
     logger.log_dict(results, window=1)

@@ -2,7 +2,9 @@
 
 RLlib's ``update()`` path (episodes -> learner connectors -> minibatch iterator) costs far more than a VGF
 step on small data, so ``run_vgf_updates`` feeds ``_update`` directly; optimizers, gradient clipping, DDP and
-checkpointing stay RLlib's. Metrics: ``critic/...``, ``bc/...`` (and ``grad_net/...`` for A-VGF).
+checkpointing stay RLlib's. Metrics: ``critic/...``, ``bc/...`` (and ``grad_net/...`` for A-VGF), and the
+transport budget and learning rates applied (``budget/...``: the mean over the round's steps, so a schedule change
+inside a round shows as a fraction).
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
+from vgf_ray.core.schedule import LEARNER_KEYS
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.data.spec import DatasetSpec, load_transitions
+from vgf_ray.metrics import BUDGET_METRICS, MODULE_ID
 
+OPTIMIZER_LR_KEYS = {"critic": "value_lr", "behavior": "actor_lr", "grad_net": "value_lr"}
 METRIC_NAMESPACES = {"critic_loss": "critic/loss", "q_mean": "critic/q_mean", "q_max": "critic/q_max",
                      "q_min": "critic/q_min", "target_mean": "critic/target_mean", "bc_loss": "bc/loss",
                      "grad_net_loss": "grad_net/loss", "q_grad_norm": "grad_net/target_norm"}
@@ -25,6 +31,7 @@ METRIC_NAMESPACES = {"critic_loss": "critic/loss", "q_mean": "critic/q_mean", "q
 class VGFTorchLearner(TorchLearner):
     """Critic, behavior-flow (and A-VGF gradient-net) optimizers plus the Polyak target rule."""
 
+    @override(TorchLearner)
     def build(self) -> None:
         super().build()
         self._buffer: OfflineOnlineReplay | None = None  # loaded on first use: evaluation needs no dataset
@@ -32,15 +39,16 @@ class VGFTorchLearner(TorchLearner):
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
         self.rng = torch.Generator(device=self._device).manual_seed(int(self.config.seed or 0) * 1000 + rank)
 
+    @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id: str, config=None) -> None:
         from vgf_ray.core.vgf import param_groups
 
         module = self._module[module_id].unwrapped()
-        lrs = {"critic": config.value_lr, "behavior": config.actor_lr, "grad_net": config.value_lr}
         for name, params in param_groups(module.nets).items():
             self.register_optimizer(module_id=module_id, optimizer_name=name, optimizer=torch.optim.Adam(params),
-                                    params=params, lr_or_lr_schedule=lrs[name])
+                                    params=params, lr_or_lr_schedule=getattr(config, OPTIMIZER_LR_KEYS[name]))
 
+    @override(TorchLearner)
     def compute_loss_for_module(self, *, module_id: str, config=None, batch: dict, fwd_out: dict) -> torch.Tensor:
         return sum(fwd_out["losses"].values())
 
@@ -69,30 +77,51 @@ class VGFTorchLearner(TorchLearner):
 
     @property
     def vgf_module(self):
-        return self.module[DEFAULT_MODULE_ID].unwrapped()
+        return self.module[MODULE_ID].unwrapped()
 
-    def run_vgf_updates(self, num_steps: int) -> dict[str, Any]:
-        """``num_steps`` VGF gradient steps on uniformly sampled minibatches; returns reduced metrics."""
+    def apply_budget_values(self, values: dict[str, Any]) -> None:
+        """Put scheduled values in force: L_train, step size and alpha in the networks, the optimizers' rates."""
+        self.vgf_module.nets.set_budget_values(values["train_vgf_steps"], values["vgf_lr"], values["vgf_alpha"])
+        for name, optimizer in self.get_optimizers_for_module(MODULE_ID):
+            self._set_optimizer_lr(optimizer, values[OPTIMIZER_LR_KEYS[name]])
+
+    def run_vgf_updates(self, num_steps: int, start_step: int = 0) -> dict[str, Any]:
+        """``num_steps`` VGF gradient steps on uniformly sampled minibatches, the first being the run's gradient step
+        ``start_step`` (a budget schedule is applied at every step); returns reduced metrics."""
         module, config = self.vgf_module, self.config
         module.train_generator = self.rng
+        # RLlib's hook re-applies the configured learning rates: a restored optimizer (PBT exploit, --resume with a
+        # changed value_lr/actor_lr) otherwise keeps the rate saved in its checkpoint state.
+        self.after_gradient_based_update(timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: start_step})
+        schedule, defaults = config.schedule(), config.budget_defaults()
+        applied: dict[str, float] = dict.fromkeys(LEARNER_KEYS, 0.0)
+        values = schedule.values_at(defaults, start_step)
+        self.apply_budget_values(values)
         totals: dict[str, torch.Tensor] = {}
-        for _ in range(num_steps):
+        for i in range(num_steps):
+            if schedule and i:
+                values = schedule.values_at(defaults, start_step + i)
+                self.apply_budget_values(values)
+            for key in LEARNER_KEYS:
+                applied[key] += values[key]
             batch = self.buffer.sample(config.train_batch_size_per_learner, self.rng)
             if config.target_update_before_step:  # the authors' one-step target lag (spec 6.9)
                 module.nets.update_target(config.tau)
-            fwd_out, _, _ = self._update({DEFAULT_MODULE_ID: batch})
+            fwd_out, _, _ = self._update({MODULE_ID: batch})
             if not config.target_update_before_step:
                 module.nets.update_target(config.tau)
-            for key, value in fwd_out[DEFAULT_MODULE_ID]["metrics"].items():
+            for key, value in fwd_out[MODULE_ID]["metrics"].items():
                 totals[key] = totals.get(key, 0.0) + value.detach()
         self._weights_seq_no += 1
         for key, total in totals.items():
-            self.metrics.log_value((DEFAULT_MODULE_ID, METRIC_NAMESPACES.get(key, key)), float(total) / num_steps,
-                                   window=1)
+            self.metrics.log_value((MODULE_ID, METRIC_NAMESPACES.get(key, key)), float(total) / num_steps, window=1)
+        for key, total in applied.items():
+            self.metrics.log_value((MODULE_ID, BUDGET_METRICS[key]), total / num_steps, window=1)
         self.metrics.log_value("num_grad_steps", num_steps, reduce="sum")
         self.metrics.log_value("num_grad_steps_lifetime", num_steps, reduce="lifetime_sum")
         return self.metrics.reduce()
 
+    @override(TorchLearner)
     def get_state(self, *args, **kwargs) -> dict[str, Any]:
         state = super().get_state(*args, **kwargs)
         state["vgf_rng_state"] = self.rng.get_state()  # step counters live in the algorithm's state
@@ -103,6 +132,7 @@ class VGFTorchLearner(TorchLearner):
                 state["vgf_online_replay"] = self._pending_online_state  # restored, not yet used: keep it
         return state
 
+    @override(TorchLearner)
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
         if "vgf_rng_state" in state:

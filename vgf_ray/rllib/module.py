@@ -18,7 +18,8 @@ class VGFTorchRLModule(TorchRLModule):
     """No policy network: actions come from behavior samples moved along the critic's action-gradient.
 
     ``model_config``: ``{"vgf": VGFHyperParams dict, "inference_steps": int, "exploration_steps": int,
-    "exploration_selection": str}``. The budgets can be changed at any time with ``set_budget``.
+    "exploration_step_size": float | None, "exploration_selection": str}``. The budgets can be changed at any time
+    with ``set_budget``.
     """
 
     def setup(self) -> None:
@@ -32,7 +33,10 @@ class VGFTorchRLModule(TorchRLModule):
         self.nets = VGFNetworks(obs_space.shape[0], act_space.shape[0], self.hp)
         inference_steps = int(cfg.get("inference_steps", self.hp.train_vgf_steps))
         self.inference_budget = TransportBudget(inference_steps, self.hp.vgf_lr)
-        self.exploration_budget = TransportBudget(int(cfg.get("exploration_steps", 0)), self.hp.vgf_lr)
+        exploration_step_size = cfg.get("exploration_step_size")
+        self.exploration_budget = TransportBudget(
+            int(cfg.get("exploration_steps", 0)), self.hp.vgf_lr if exploration_step_size is None
+            else float(exploration_step_size))
         self.exploration_selection = cfg.get("exploration_selection", "max")
         self.train_generator: torch.Generator | None = None
 
@@ -43,6 +47,11 @@ class VGFTorchRLModule(TorchRLModule):
             self.exploration_budget = budget
         else:
             self.inference_budget = budget
+
+    def apply_budget_values(self, values: dict[str, Any]) -> None:
+        """Acting side of a schedule or PBT mutation: transport alpha and the exploration budget."""
+        self.nets.set_budget_values(vgf_alpha=values["vgf_alpha"])
+        self.set_budget(values["exploration_steps"], values["exploration_step_size"], exploration=True)
 
     def _obs(self, batch: dict[str, Any]) -> torch.Tensor:
         return batch[Columns.OBS].float()

@@ -1,0 +1,89 @@
+"""From an experiment dict to a validated ``VGFConfig`` and a running Ray: GPUs, iterations, ``ray.init``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from vgf_ray.experiment.schema import ExperimentError
+
+
+def build_config(exp: dict):
+    """The VGFConfig an experiment describes."""
+    import torch
+
+    from vgf_ray.rllib import VGFConfig
+
+    ev, res = exp["evaluation"], exp["resources"]
+    gpus = learner_gpus(res.get("num_gpus_per_learner", "auto"), int(res.get("num_learners", 0)),
+                        torch.cuda.is_available(), 0.0)  # "auto" is settled again once Ray is up
+    training = dict(exp["training"])
+    training["dataset"] = exp["dataset"]
+    training["eval_budgets"] = list(ev.get("budgets", [0, 1, 2, 3]))
+    try:
+        config = (
+            VGFConfig()
+            .environment(env_config=exp["env"])
+            .training(**training)
+            .evaluation(evaluation_interval=ev.get("interval", 1), evaluation_duration=int(ev.get("episodes", 10)),
+                        evaluation_num_env_runners=int(ev.get("num_env_runners", 0)))
+            .learners(num_learners=int(res.get("num_learners", 0)), num_gpus_per_learner=gpus)
+            .env_runners(num_env_runners=int(res.get("num_env_runners", 0)),
+                         num_envs_per_env_runner=int(res.get("num_envs_per_env_runner", 1)),
+                         num_cpus_per_env_runner=res.get("num_cpus_per_env_runner", 1))
+            .debugging(seed=int(exp["seed"]))
+        )
+    except TypeError as err:
+        raise ExperimentError(f"training: {err}") from err
+    config.validate()
+    return config
+
+
+def resolve_iterations(exp: dict, config) -> int:
+    """``iterations`` as an integer; ``auto`` covers the offline and online phases exactly."""
+    iterations = exp["iterations"]
+    if iterations == "auto":
+        iterations = config.planned_iterations()
+        if iterations is None:
+            raise ExperimentError("iterations: 'auto' needs training.offline_steps (offline-only runs never end)")
+    if not isinstance(iterations, int) or iterations < 1:
+        raise ExperimentError(f"iterations must be an integer >= 1 or 'auto', got {iterations!r}")
+    return iterations
+
+
+def learner_gpus(setting: Any, num_learners: int, local_cuda: bool, cluster_gpus: float) -> float | int:
+    """GPUs per learner for ``resources.num_gpus_per_learner``; ``auto`` asks where the learners will run.
+
+    With ``num_learners == 0`` the learner lives in the driver process, so the driver's CUDA decides; remote
+    learners may sit on other nodes, so the cluster must hold a GPU for each of them.
+    """
+    if setting != "auto":
+        return setting
+    if num_learners == 0:
+        return 1 if local_cuda else 0
+    return 1 if cluster_gpus >= num_learners else 0
+
+
+def resolve_learner_gpus(exp: dict, config) -> None:
+    """After ``ray.init``: settle ``num_gpus_per_learner: auto`` against the cluster's GPUs."""
+    import ray
+    import torch
+
+    res = exp["resources"]
+    gpus = learner_gpus(res.get("num_gpus_per_learner", "auto"), int(res.get("num_learners", 0)),
+                        torch.cuda.is_available(), float(ray.cluster_resources().get("GPU", 0)))
+    config.learners(num_gpus_per_learner=gpus)
+
+
+def init_ray(exp: dict) -> None:
+    import ray
+
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if not ray.is_initialized():
+        opts = dict(exp["ray"])
+        address = opts.pop("address", None)
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False, **opts)

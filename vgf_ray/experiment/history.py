@@ -1,0 +1,132 @@
+"""A run's history: one row per ``train()`` iteration, its files and plots, and the final evaluation.
+
+Rows carry the counters, the losses, the transport budget applied (``budget/...``) and, on evaluating iterations,
+success and return per test-time budget (``budget_<L>/success``). The same rows feed the history files, MLflow,
+Tune's results and the HTML report.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from vgf_ray.metrics import (
+    BEST_BUDGET,
+    BEST_SUCCESS,
+    BUDGET_METRICS,
+    EVALUATION,
+    GRAD_STEPS,
+    GRAD_STEPS_LIFETIME,
+    ITERATION,
+    LOSS_METRICS,
+    MODULE_ID,
+    ONLINE_ENV_STEPS,
+    ONLINE_ENV_STEPS_LIFETIME,
+    PHASE,
+    PHASE_OFFLINE,
+    RETURN,
+    STEP,
+    SUCCESS,
+    budget_key,
+    budget_metric,
+    evaluation_metric,
+)
+
+HISTORY_JSON, HISTORY_CSV = "history.json", "history.csv"
+FINAL_EVALUATION = "final_evaluation.json"
+LEARNING_CURVE_PNG, BUDGET_CURVE_PNG = "learning_curve.png", "budget_curve.png"
+RUN_OUTPUT_FILES = (HISTORY_CSV, HISTORY_JSON, LEARNING_CURVE_PNG, BUDGET_CURVE_PNG, FINAL_EVALUATION)
+
+
+def summarize(result: dict, budgets: list[int], evaluation_interval: int | None = None,
+              offline_steps: int | None = None) -> dict:
+    """The numbers of one ``train()`` result worth a history row.
+
+    RLlib keeps the last evaluation's (or NaN) values in results of iterations without an evaluation round, so
+    evaluation numbers are taken only on iterations that evaluate (every ``evaluation_interval``).
+    """
+    row: dict[str, Any] = {ITERATION: result["training_iteration"],
+                           GRAD_STEPS: int(result.get(GRAD_STEPS_LIFETIME, 0)),
+                           ONLINE_ENV_STEPS: int(result.get(ONLINE_ENV_STEPS_LIFETIME, 0)),
+                           PHASE: int(result.get(PHASE, PHASE_OFFLINE)),
+                           "time_s": result.get("time_total_s", 0.0)}
+    online = row[PHASE] != PHASE_OFFLINE
+    row[STEP] = (offline_steps or 0) + row[ONLINE_ENV_STEPS] if online else row[GRAD_STEPS]
+    learner = result.get("learners", {}).get(MODULE_ID, {})
+    for key in (*LOSS_METRICS, *BUDGET_METRICS.values()):
+        value = learner.get(key, result.get(key))
+        if value is not None:
+            row[key] = float(value)
+    evaluated = bool(evaluation_interval) and result["training_iteration"] % evaluation_interval == 0
+    evaluation = result.get(EVALUATION, {}) if evaluated else {}
+    for budget in budgets:
+        stats = evaluation.get(budget_key(budget))
+        # Iterations without an evaluation round still carry the keys, reduced to NaN: skip them.
+        if stats and math.isfinite(float(stats.get(SUCCESS, float("nan")))):
+            row[budget_metric(budget, SUCCESS)] = float(stats[SUCCESS])
+            row[budget_metric(budget, RETURN)] = float(stats[RETURN])
+    if budget_metric(budgets[0]) in row:
+        best = max(budgets, key=lambda b: row[budget_metric(b)])
+        row[BEST_BUDGET], row[BEST_SUCCESS] = best, row[budget_metric(best)]
+    return row
+
+
+def is_evaluation_row(row: dict, budgets: list[int]) -> bool:
+    return budget_metric(budgets[0]) in row
+
+
+def final_evaluation(history: list[dict], budgets: list[int]) -> dict | None:
+    """Success and return per budget of the last evaluating row (None before any evaluation)."""
+    last = next((row for row in reversed(history) if is_evaluation_row(row, budgets)), None)
+    if last is None:
+        return None
+    return {budget_key(b): {SUCCESS: last[budget_metric(b, SUCCESS)], RETURN: last[budget_metric(b, RETURN)]}
+            for b in budgets}
+
+
+def tune_result(history: list[dict], budgets: list[int]) -> dict[str, Any]:
+    """What a Tune trial reports for the newest row: its numbers, plus the latest evaluation under the
+    ``evaluation/...`` names (carried over non-evaluating iterations, like RLlib does, so schedulers always find
+    the metric; ``evaluation/fresh`` says whether this iteration evaluated)."""
+    row = history[-1]
+    out = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not k.startswith("budget_")}
+    last = next((r for r in reversed(history) if is_evaluation_row(r, budgets)), None)
+    if last is not None:
+        for key in (*(budget_metric(b, s) for b in budgets for s in (SUCCESS, RETURN)), BEST_SUCCESS, BEST_BUDGET):
+            out[evaluation_metric(key)] = last[key]
+    out[evaluation_metric("fresh")] = int(last is row)
+    return out
+
+
+def read_history(path: Path, up_to_iteration: int) -> list[dict]:
+    """Rows of ``path`` (a run folder or a checkpoint holding ``history.json``) up to an iteration."""
+    path = path / HISTORY_JSON
+    if not path.exists():
+        return []
+    return [row for row in json.loads(path.read_text()) if row[ITERATION] <= up_to_iteration]
+
+
+def write_history(history: list[dict], out_dir: Path) -> None:
+    (out_dir / HISTORY_JSON).write_text(json.dumps(history, indent=2))
+    keys = sorted({k for row in history for k in row}, key=lambda k: (k not in (ITERATION, GRAD_STEPS), k))
+    with open(out_dir / HISTORY_CSV, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def write_run_outputs(history: list[dict], budgets: list[int], out_dir: Path, step_size: float,
+                      online_start: int | None) -> dict | None:
+    """History files, the learning curve, and (once evaluated) the final evaluation and its budget plot."""
+    from vgf_ray.plots import plot_budget_curve, plot_learning_curves
+
+    write_history(history, out_dir)
+    plot_learning_curves(history, budgets, out_dir / LEARNING_CURVE_PNG, online_start=online_start)
+    final = final_evaluation(history, budgets)
+    if final is not None:
+        (out_dir / FINAL_EVALUATION).write_text(json.dumps(final, indent=2))
+        plot_budget_curve(final, budgets, out_dir / BUDGET_CURVE_PNG, step_size)
+    return final

@@ -1,0 +1,149 @@
+"""The run loop shared by ``vgf-ray train`` and every ``vgf-ray tune`` trial.
+
+Build the algorithm, optionally restore it, call ``train()`` ``iterations`` times with progress lines, keep the
+history, plots and final evaluation current, checkpoint (RLlib's checkpoint plus the history and the budget
+lineage, so a checkpoint alone continues a run and its curve), and hand each iteration to an observer (MLflow for
+``train``; Tune's report for a trial).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vgf_ray.experiment.build import build_config, init_ray, resolve_iterations, resolve_learner_gpus
+from vgf_ray.experiment.history import RUN_OUTPUT_FILES, read_history, summarize, write_run_outputs
+from vgf_ray.experiment.lineage import extend_lineage, read_lineage, write_lineage
+from vgf_ray.experiment.schema import ExperimentError
+from vgf_ray.experiment.tracking import MLflowRun
+from vgf_ray.metrics import BC_LOSS, CRITIC_LOSS, GRAD_STEPS, ITERATION, budget_key, budget_metric
+
+CHECKPOINT_DIR = "checkpoint"
+EXPERIMENT_YAML = "experiment.yaml"
+
+# (algorithm, history so far, lineage) -> None; called after every iteration's row is written.
+IterationObserver = Callable[[Any, list[dict], list[dict]], None]
+
+
+def checkpoint_dir(path: str, flag: str) -> str:
+    resolved = Path(path).resolve()
+    if not (resolved / "rllib_checkpoint.json").exists():
+        raise ExperimentError(f"{flag} {path}: not an RLlib checkpoint folder (no rllib_checkpoint.json)")
+    return str(resolved)
+
+
+def save_checkpoint(algo, path: Path, history: list[dict], lineage: list[dict]) -> str:
+    """RLlib's checkpoint plus the run's history and budget lineage beside it."""
+    saved = algo.save_to_path(str(path))
+    (Path(saved) / "history.json").write_text(json.dumps(history))
+    write_lineage(lineage, Path(saved))
+    return saved
+
+
+def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None = None,
+                   resume: str | None = None, observer: IterationObserver | None = None) -> dict:
+    """Train for ``iterations`` (``auto``: both phases); returns ``{"history", "final", "checkpoint", "output_dir"}``.
+
+    ``from_checkpoint`` starts from a checkpoint's trained networks (e.g. online fine-tuning of an offline run).
+    ``resume`` continues a run exactly: every learner, optimizer, replay, counter and the iteration count come back
+    from the checkpoint, and its history (saved in the checkpoint, else in ``output_dir``) is continued up to
+    ``iterations``. Values the experiment changes (e.g. a PBT mutation) take effect from the restored step on.
+    """
+    if from_checkpoint and resume:
+        raise ExperimentError("use either --from-checkpoint (weights only) or --resume (whole run), not both")
+    from_checkpoint = checkpoint_dir(from_checkpoint, "--from-checkpoint") if from_checkpoint else None
+    resume = checkpoint_dir(resume, "--resume") if resume else None
+    from tqdm import tqdm
+
+    config = build_config(exp)  # bad settings fail before anything is written
+    total = resolve_iterations(exp, config)
+    out_dir = Path(exp["output_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / EXPERIMENT_YAML).write_text(yaml.safe_dump(exp, sort_keys=False))
+    init_ray(exp)
+    resolve_learner_gpus(exp, config)
+    budgets = list(config.eval_budgets)
+    online_start = config.offline_steps if config.online_env_steps else None
+    tracker = MLflowRun(exp, out_dir, resume=bool(resume))
+    algo = config.build_algo()
+    history: list[dict] = []
+    lineage: list[dict] = []
+    checkpoint = None
+    status = "FAILED"
+    final = None
+    try:
+        if from_checkpoint:
+            algo.load_module_weights(from_checkpoint)
+        if resume:
+            algo.restore_from_path(resume)
+            history = read_history(Path(resume), algo.iteration) or read_history(out_dir, algo.iteration)
+            lineage = read_lineage(Path(resume))
+            if len(history) < algo.iteration:
+                print(f"warning: --resume: neither the checkpoint nor {out_dir} holds the history of the "
+                      f"{algo.iteration} iterations before the checkpoint ({len(history)} found); history files "
+                      "and plots will miss the others", file=sys.stderr)
+        counters = algo.vgf_counters
+        lineage = extend_lineage(lineage, config.budget_defaults(), algo.iteration, counters["grad_steps"],
+                                 counters["online_env_steps"])
+        write_lineage(lineage, out_dir)
+        bar = tqdm(range(algo.iteration, total), desc=exp["name"], unit="it", initial=algo.iteration, total=total,
+                   disable=not progress)
+        every = int(exp.get("checkpoint_every") or 0)
+        for i in bar:
+            start = time.perf_counter()
+            row = summarize(algo.train(), budgets, config.evaluation_interval, config.offline_steps)
+            row["iteration_s"] = time.perf_counter() - start
+            history.append(row)
+            step_size = algo.budget_values()["vgf_lr"] if config.eval_step_size is None else config.eval_step_size
+            # Kept current, so an interrupted (or Tune-stopped) run leaves its curve and latest evaluation behind.
+            final = write_run_outputs(history, budgets, out_dir, step_size, online_start)
+            tracker.log(row)
+            shown = {budget_key(b): round(row[budget_metric(b)], 3) for b in budgets if budget_metric(b) in row}
+            shown.update({k: round(row[k], 3) for k in (CRITIC_LOSS, BC_LOSS) if k in row})
+            bar.set_postfix(shown, refresh=False)
+            if progress:
+                tqdm.write(f"[{exp['name']}] it {row[ITERATION]} grad_steps {row[GRAD_STEPS]} "
+                           + " ".join(f"{k}={v:.3g}" for k, v in shown.items()))
+            if every and (i + 1) % every == 0:
+                checkpoint = save_checkpoint(algo, out_dir / CHECKPOINT_DIR, history, lineage)
+            if observer is not None:
+                observer(algo, history, lineage)
+        checkpoint = save_checkpoint(algo, out_dir / CHECKPOINT_DIR, history, lineage)
+        status = "FINISHED"
+    finally:
+        algo.stop()
+        tracker.finish(out_dir, RUN_OUTPUT_FILES, checkpoint, status)
+    return {"history": history, "final": final, "checkpoint": checkpoint, "output_dir": str(out_dir),
+            "lineage": lineage}
+
+
+def evaluate_checkpoint(checkpoint: str, budgets: list[int], episodes: int, step_size: float | None,
+                        out_dir: str | Path | None = None) -> dict:
+    """Restore a trained VGF and evaluate it at each budget; writes JSON and the budget plot."""
+    from vgf_ray.plots import plot_budget_curve
+    from vgf_ray.rllib import VGF
+    from vgf_ray.rllib.evaluation import run_budget_evaluation
+
+    checkpoint_path = Path(checkpoint).resolve()
+    if not checkpoint_path.exists():
+        raise FileNotFoundError(f"{checkpoint_path}: checkpoint not found")
+    algo = VGF.from_checkpoint(str(checkpoint_path))
+    try:
+        values = algo.budget_values()
+        size = step_size if step_size is not None else values["vgf_lr"]
+        group = algo.eval_env_runner_group or algo.env_runner_group
+        group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+        results, _ = run_budget_evaluation(group, budgets, episodes, size, values)
+    finally:
+        algo.stop()
+    out = Path(out_dir) if out_dir else checkpoint_path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.json").write_text(json.dumps(results, indent=2))
+    plot_budget_curve(results, budgets, out / "evaluation_budget_curve.png", size)
+    return results

@@ -1,0 +1,86 @@
+"""Experiment files: the sections, their defaults, ``--set`` overrides and path resolution.
+
+An experiment file has these top-level sections (all optional but ``dataset``/``env`` usually given):
+``name, seed, iterations, checkpoint_every, output_dir, ray, env, dataset, training, evaluation, resources,
+mlflow`` and, for ``vgf-ray tune``, ``sweep`` (see ``vgf_ray.tuning``).
+``--set section.key=value`` overrides any entry (values parsed as YAML).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SECTIONS = {"name", "seed", "iterations", "checkpoint_every", "output_dir", "ray", "env", "dataset", "training",
+            "evaluation", "resources", "mlflow", "sweep"}
+DEFAULTS: dict[str, Any] = {
+    "name": "vgf", "seed": 0, "iterations": 10, "checkpoint_every": 0, "output_dir": "runs/{name}",
+    "ray": {"num_cpus": 4, "object_store_memory": 1 << 30},
+    "env": {"ogbench": "cube-single-play", "success_timing": "post"},
+    "dataset": {}, "training": {},
+    "evaluation": {"interval": 1, "episodes": 10, "budgets": [0, 1, 2, 3], "num_env_runners": 0},
+    "resources": {"num_learners": 0, "num_gpus_per_learner": "auto"},
+    "mlflow": {"tracking_uri": "sqlite:///{output_dir}/../mlflow.db", "experiment": "vgf_ray"},
+}
+
+
+class ExperimentError(ValueError):
+    """A bad experiment file or override; the message names the file and key."""
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def apply_override(exp: dict, assignment: str) -> None:
+    """Apply ``section.key=value`` (value parsed as YAML) in place."""
+    if "=" not in assignment:
+        raise ExperimentError(f"--set {assignment!r}: expected KEY=VALUE, e.g. training.num_particles=5")
+    dotted, raw = assignment.split("=", 1)
+    keys = dotted.strip().split(".")
+    if keys[0] not in SECTIONS:
+        raise ExperimentError(f"--set {assignment!r}: unknown section {keys[0]!r}; sections: {sorted(SECTIONS)}")
+    node = exp
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ExperimentError(f"--set {assignment!r}: {key!r} is not a section")
+    node[keys[-1]] = yaml.safe_load(raw)
+
+
+def load_experiment(path: str | Path, overrides: list[str] = ()) -> dict:
+    """Read a YAML experiment, fill defaults, apply overrides and resolve paths."""
+    path = Path(path)
+    if not path.exists():
+        raise ExperimentError(f"{path}: experiment file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ExperimentError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(raw, dict):
+        raise ExperimentError(f"{path}: top level must be a mapping of sections")
+    unknown = sorted(set(raw) - SECTIONS)
+    if unknown:
+        raise ExperimentError(f"{path}: unknown section(s) {unknown}; sections: {sorted(SECTIONS)}")
+    exp = _merge(DEFAULTS, raw)
+    for assignment in overrides:
+        apply_override(exp, assignment)
+    exp["output_dir"] = str(Path(str(exp["output_dir"]).format(name=exp["name"])).resolve())
+    uri = exp["mlflow"].get("tracking_uri")
+    if uri:
+        exp["mlflow"]["tracking_uri"] = uri.format(output_dir=exp["output_dir"])
+        if exp["mlflow"]["tracking_uri"].startswith("sqlite:///") and not exp["mlflow"]["tracking_uri"].startswith(
+            "sqlite:////"
+        ):
+            db = Path(exp["mlflow"]["tracking_uri"][len("sqlite:///"):]).resolve()
+            exp["mlflow"]["tracking_uri"] = f"sqlite:///{db}"
+    return exp

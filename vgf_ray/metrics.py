@@ -1,0 +1,68 @@
+"""Names shared by the RLlib layer, the experiment runner, Tune, MLflow and the reports.
+
+Every metric, phase and result key that crosses a layer is defined here once (no Ray imports), so that a
+renamed metric cannot silently drop out of a history file, a sweep's selection or a plot.
+"""
+
+from __future__ import annotations
+
+# The one RLModule VGF trains: RLlib's single-agent module id (``ray.rllib.core.DEFAULT_MODULE_ID``, checked by a
+# test; not imported here so that this module stays free of Ray's import time).
+MODULE_ID = "default_policy"
+
+# Phases of a run (spec 2.8) and the result key that reports them.
+PHASE = "phase"
+PHASE_OFFLINE, PHASE_ONLINE, PHASE_DONE = 0, 1, 2
+
+# Counters of the algorithm, reported every iteration and kept in history rows.
+ITERATION = "iteration"
+GRAD_STEPS = "grad_steps"
+ONLINE_ENV_STEPS = "online_env_steps"
+GRAD_STEPS_LIFETIME = "num_grad_steps_lifetime"
+ONLINE_ENV_STEPS_LIFETIME = "online_env_steps_lifetime"
+ONLINE_BUFFER_SIZE = "online_buffer_size"
+STEP = "step"  # x axis of learning curves: gradient steps offline, then offline steps + online env steps
+
+# Learner metrics (logged under the module id).
+CRITIC_LOSS = "critic/loss"
+CRITIC_Q_MEAN = "critic/q_mean"
+BC_LOSS = "bc/loss"
+GRAD_NET_LOSS = "grad_net/loss"
+LOSS_METRICS = (CRITIC_LOSS, CRITIC_Q_MEAN, BC_LOSS, GRAD_NET_LOSS)
+
+# Evaluation: one trained agent at every test-time budget L.
+EVALUATION = "evaluation"
+SUCCESS, RETURN, EPISODE_LEN, EPISODES = "success", "return", "episode_len", "episodes"
+BEST_BUDGET, BEST_SUCCESS = "best_budget", "best_success"
+
+# The transport budget as applied (schedules, PBT): config key -> metric name.
+BUDGET_METRICS = {
+    "train_vgf_steps": "budget/train_steps",
+    "vgf_lr": "budget/step_size",
+    "vgf_alpha": "budget/alpha",
+    "exploration_steps": "budget/exploration_steps",
+    "exploration_step_size": "budget/exploration_step_size",
+    "value_lr": "budget/value_lr",
+    "actor_lr": "budget/actor_lr",
+}
+
+
+def budget_key(budget: int) -> str:
+    """``budget_<L>``: the evaluation block of test-time budget L."""
+    return f"budget_{int(budget)}"
+
+
+def budget_metric(budget: int, stat: str = SUCCESS) -> str:
+    """History/plot column of one budget's statistic, e.g. ``budget_2/success``."""
+    return f"{budget_key(budget)}/{stat}"
+
+
+def evaluation_metric(name: str) -> str:
+    """The name Tune and MLflow see, e.g. ``evaluation/budget_2/success`` or ``evaluation/best_success``."""
+    return f"{EVALUATION}/{name}"
+
+
+def reported_evaluation_metrics(budgets: list[int]) -> list[str]:
+    """Every evaluation metric a run with these budgets reports (what a sweep may select on)."""
+    names = [evaluation_metric(budget_metric(b, stat)) for b in budgets for stat in (SUCCESS, RETURN, EPISODE_LEN)]
+    return names + [evaluation_metric(BEST_SUCCESS), evaluation_metric(BEST_BUDGET)]

@@ -1,0 +1,307 @@
+"""The ``sweep`` section of an experiment: search space, scheduler, searcher, metric and stop criteria.
+
+Everything is checked before any trial starts, and every message names the entry. ``SweepSpec`` then builds
+Ray Tune's own objects (``tune.choice``/``uniform``/..., ``ASHAScheduler``, ``PopulationBasedTraining``,
+``PB2``, ``OptunaSearch``).
+
+```yaml
+sweep:
+  metric: evaluation/best_success     # any evaluation/budget_<L>/{success,return,episode_len}
+  mode: max
+  num_samples: 4
+  max_concurrent_trials: 2
+  stop: {evaluation/best_success: 0.95}   # extra stop criteria (iterations always bound a trial)
+  search_space:                       # dotted experiment keys
+    training.vgf_lr: {loguniform: [0.01, 0.1]}
+    training.vgf_alpha: {choice: [0.2, 0.5]}
+  grid: {training.train_vgf_steps: [1, 3]}   # shorthand for {grid: [...]}
+  scheduler: {type: pbt, perturbation_interval: 2,
+              hyperparam_mutations: {training.train_vgf_steps: {choice: [0, 1, 2, 3]}}}
+  searcher: {type: random}            # or optuna
+```
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from vgf_ray.core.schedule import SCHEDULE_KEYS
+from vgf_ray.experiment.schema import ExperimentError
+from vgf_ray.metrics import reported_evaluation_metrics
+
+SWEEP_KEYS = ("metric", "mode", "num_samples", "max_concurrent_trials", "stop", "search_space", "grid", "scheduler",
+              "searcher", "checkpoint_interval")
+SPACE_KINDS = ("choice", "grid", "uniform", "loguniform", "randint")
+SCHEDULERS = ("fifo", "asha", "pbt", "pb2")
+SEARCHERS = ("random", "optuna")
+SEARCHABLE_SECTIONS = ("training", "evaluation", "dataset", "env", "resources")
+# PBT/PB2 mutate the transport budget and learning rates between checkpoints: what a budget schedule can replay.
+MUTABLE_KEYS = tuple(f"training.{key}" for key in SCHEDULE_KEYS)
+INTEGER_KEYS = {"training.train_vgf_steps", "training.exploration_steps"}
+SCHEDULER_FIELDS = {
+    "fifo": {"type"},
+    "asha": {"type", "grace_period", "reduction_factor"},
+    "pbt": {"type", "perturbation_interval", "hyperparam_mutations", "quantile_fraction", "resample_probability",
+            "synch"},
+    "pb2": {"type", "perturbation_interval", "hyperparam_bounds", "quantile_fraction", "synch"},
+}
+
+
+def set_dotted(exp: dict, dotted: str, value: Any) -> None:
+    node = exp
+    keys = dotted.split(".")
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+
+
+def apply_params(exp: dict, params: dict[str, Any]) -> dict:
+    """A copy of the experiment with a trial's sampled (or mutated) values put in."""
+    exp = copy.deepcopy(exp)
+    for dotted, value in params.items():
+        set_dotted(exp, dotted, value)
+    return exp
+
+
+def _check_key(dotted: str, where: str) -> None:
+    section = dotted.split(".", 1)[0]
+    if dotted != "seed" and (section not in SEARCHABLE_SECTIONS or "." not in dotted):
+        raise ExperimentError(f"{where}: {dotted!r} must name an experiment key such as training.vgf_lr or seed "
+                              f"(sections: {', '.join(SEARCHABLE_SECTIONS)})")
+
+
+def _candidates(dotted: str, spec: Any, where: str) -> tuple[str, list]:
+    """``(kind, values to check)`` of one search-space entry."""
+    if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in SPACE_KINDS:
+        raise ExperimentError(f"{where}: expected one of {{{': [...], '.join(SPACE_KINDS)}: [...]}}, got {spec!r}")
+    kind, values = next(iter(spec.items()))
+    if not isinstance(values, list) or not values:
+        raise ExperimentError(f"{where}.{kind}: the space is empty (expected a non-empty list)")
+    if kind in ("choice", "grid"):
+        return kind, values
+    if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ExperimentError(f"{where}.{kind}: expected [low, high], got {values!r}")
+    low, high = values
+    if not low < high:
+        raise ExperimentError(f"{where}.{kind}: the space is empty (low {low} must be below high {high})")
+    if kind == "loguniform" and low <= 0:
+        raise ExperimentError(f"{where}.loguniform: low must be > 0, got {low}")
+    if kind == "randint":
+        if not (isinstance(low, int) and isinstance(high, int)):
+            raise ExperimentError(f"{where}.randint: expected integers [low, high), got {values!r}")
+        return kind, [low, high - 1]
+    if dotted in INTEGER_KEYS:
+        raise ExperimentError(f"{where}.{kind}: {dotted} takes whole numbers: use choice, grid or randint")
+    return kind, [low, high]
+
+
+def tune_space(spec: dict) -> Any:
+    from ray import tune
+
+    kind, values = next(iter(spec.items()))
+    if kind == "grid":
+        return tune.grid_search(values)
+    if kind == "choice":
+        return tune.choice(values)
+    return {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}[kind](*values)
+
+
+@dataclass
+class SweepSpec:
+    metric: str
+    mode: str
+    num_samples: int
+    max_concurrent_trials: int
+    stop: dict[str, float]
+    search_space: dict[str, dict]
+    scheduler: dict[str, Any]
+    searcher: str
+    checkpoint_interval: int
+    mutations: dict[str, dict] = field(default_factory=dict)  # PBT: {key: space}; PB2: {key: {uniform: [lo, hi]}}
+
+    # ----- Tune objects --------------------------------------------------------------------------------------
+    def param_space(self) -> dict[str, Any]:
+        space = {key: tune_space(spec) for key, spec in self.search_space.items()}
+        for key, spec in self.mutations.items():  # a population starts spread over what PBT/PB2 may mutate
+            space.setdefault(key, tune_space(spec))
+        return space
+
+    def build_scheduler(self, iterations: int):
+        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+
+        kind, s = self.scheduler["type"], self.scheduler
+        if kind == "asha":
+            return ASHAScheduler(time_attr="training_iteration", max_t=iterations,
+                                 grace_period=s["grace_period"], reduction_factor=s["reduction_factor"])
+        if kind == "pbt":
+            mutations = {k: (v["choice"] if "choice" in v else tune_space(v)) for k, v in self.mutations.items()}
+            return PopulationBasedTraining(time_attr="training_iteration",
+                                           perturbation_interval=s["perturbation_interval"],
+                                           hyperparam_mutations=mutations,
+                                           quantile_fraction=s.get("quantile_fraction", 0.25),
+                                           resample_probability=s.get("resample_probability", 0.25),
+                                           synch=s.get("synch", True))
+        if kind == "pb2":
+            from ray.tune.schedulers.pb2 import PB2
+
+            bounds = {k: v["uniform"] for k, v in self.mutations.items()}
+            return PB2(time_attr="training_iteration", perturbation_interval=s["perturbation_interval"],
+                       hyperparam_bounds=bounds, quantile_fraction=s.get("quantile_fraction", 0.25),
+                       synch=s.get("synch", True))
+        return FIFOScheduler()
+
+    def build_searcher(self):
+        if self.searcher != "optuna":
+            return None
+        from ray.tune.search import ConcurrencyLimiter
+        from ray.tune.search.optuna import OptunaSearch
+
+        return ConcurrencyLimiter(OptunaSearch(), max_concurrent=self.max_concurrent_trials)
+
+
+def _scheduler(raw: Any, budgets_interval: int, iterations: int) -> tuple[dict[str, Any], dict[str, dict]]:
+    where = "sweep.scheduler"
+    raw = {"type": raw} if isinstance(raw, str) else dict(raw or {"type": "fifo"})
+    kind = raw.get("type", "fifo")
+    if kind not in SCHEDULERS:
+        raise ExperimentError(f"{where}.type: {kind!r} is not one of {SCHEDULERS}")
+    raw["type"] = kind
+    unknown = sorted(set(raw) - SCHEDULER_FIELDS[kind])
+    if unknown:
+        raise ExperimentError(f"{where}: unknown field(s) {unknown} for {kind}; fields: "
+                              f"{sorted(SCHEDULER_FIELDS[kind])}")
+    mutations: dict[str, dict] = {}
+    if kind == "asha":
+        raw.setdefault("grace_period", budgets_interval)
+        raw.setdefault("reduction_factor", 2)
+        grace, factor = raw["grace_period"], raw["reduction_factor"]
+        if not isinstance(grace, int) or grace < 1 or grace % budgets_interval:
+            raise ExperimentError(f"{where}.grace_period: {grace!r} must be a positive multiple of "
+                                  f"evaluation.interval ({budgets_interval}) so every rung sees a fresh evaluation")
+        if not isinstance(factor, int) or factor < 2:
+            raise ExperimentError(f"{where}.reduction_factor: expected an integer >= 2, got {factor!r}")
+    if kind in ("pbt", "pb2"):
+        interval = raw.get("perturbation_interval")
+        if not isinstance(interval, int) or interval < 1:
+            raise ExperimentError(f"{where}.perturbation_interval: expected an integer >= 1, got {interval!r}")
+        points = list(range(interval, iterations + 1, interval))
+        if not points:
+            raise ExperimentError(f"{where}.perturbation_interval {interval} exceeds iterations ({iterations}): "
+                                  "PBT would never perturb")
+        missed = [p for p in points if p % budgets_interval]
+        if len(missed) == len(points):
+            raise ExperimentError(f"{where}.perturbation_interval {interval} misses every evaluation "
+                                  f"(evaluation.interval {budgets_interval}, iterations {iterations}): make it a "
+                                  "multiple of evaluation.interval")
+        if missed:
+            raise ExperimentError(f"{where}.perturbation_interval {interval} misses the evaluation at iterations "
+                                  f"{missed[:5]}: make it a multiple of evaluation.interval ({budgets_interval})")
+        field_name = "hyperparam_mutations" if kind == "pbt" else "hyperparam_bounds"
+        entries = raw.get(field_name)
+        if not isinstance(entries, dict) or not entries:
+            raise ExperimentError(f"{where}.{field_name}: expected a non-empty mapping of keys to mutate")
+        for key, spec in entries.items():
+            entry = f"{where}.{field_name}.{key}"
+            if key not in MUTABLE_KEYS:
+                raise ExperimentError(f"{entry}: {kind} may mutate only {sorted(MUTABLE_KEYS)} (what a "
+                                      "budget_schedule can replay)")
+            if kind == "pb2":
+                if key in INTEGER_KEYS:
+                    raise ExperimentError(f"{entry}: PB2 searches continuous values; {key} takes whole numbers "
+                                          "(use pbt with a choice list)")
+                spec = {"uniform": spec}
+            space_kind, _ = _candidates(key, spec, entry)
+            if space_kind == "grid":
+                raise ExperimentError(f"{entry}: grid is not a mutation; use choice")
+            if key in INTEGER_KEYS and space_kind != "choice":
+                raise ExperimentError(f"{entry}: {key} takes whole numbers; PBT perturbs numbers by x0.8/x1.2, so "
+                                      "give a choice list")
+            mutations[key] = spec
+    return raw, mutations
+
+
+def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
+    """Check the ``sweep`` section against the experiment; raises ``ExperimentError`` naming the entry."""
+    from vgf_ray.experiment.build import build_config
+
+    raw = dict(exp.get("sweep") or {})
+    unknown = sorted(set(raw) - set(SWEEP_KEYS))
+    if unknown:
+        raise ExperimentError(f"sweep: unknown key(s) {unknown}; known: {sorted(SWEEP_KEYS)}")
+    budgets = list(exp["evaluation"].get("budgets", [0, 1, 2, 3]))
+    interval = exp["evaluation"].get("interval")
+    if not interval or iterations % int(interval):
+        raise ExperimentError(f"sweep: trials are compared on their last evaluation: make iterations ({iterations}) "
+                              f"a multiple of evaluation.interval ({interval})")
+    interval = int(interval)
+    metric = raw.get("metric", "evaluation/best_success")
+    reported = reported_evaluation_metrics(budgets)
+    if metric not in reported:
+        raise ExperimentError(f"sweep.metric {metric!r} is never reported; with evaluation.budgets {budgets} "
+                              f"the metrics are: {', '.join(reported)}")
+    mode = raw.get("mode", "max")
+    if mode not in ("max", "min"):
+        raise ExperimentError(f"sweep.mode must be 'max' or 'min', got {mode!r}")
+    for key in ("num_samples", "max_concurrent_trials"):
+        value = raw.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ExperimentError(f"sweep.{key}: expected an integer >= 1, got {value!r}")
+    stop = raw.get("stop") or {}
+    if not isinstance(stop, dict) or any(k not in reported or not isinstance(v, (int, float)) for k, v in stop.items()):
+        raise ExperimentError(f"sweep.stop: expected {{metric: threshold}} over reported metrics "
+                              f"({', '.join(reported)}), got {stop!r}")
+    space: dict[str, dict] = {}
+    for dotted, values in (raw.get("grid") or {}).items():
+        space[dotted] = {"grid": values}
+    for dotted, spec in (raw.get("search_space") or {}).items():
+        if dotted in space:
+            raise ExperimentError(f"sweep.search_space.{dotted}: also in sweep.grid; give it once")
+        space[dotted] = spec
+    scheduler, mutations = _scheduler(raw.get("scheduler"), interval, iterations)
+    searcher = (raw.get("searcher") or {"type": "random"})
+    searcher = searcher.get("type") if isinstance(searcher, dict) else searcher
+    if searcher not in SEARCHERS:
+        raise ExperimentError(f"sweep.searcher.type: {searcher!r} is not one of {SEARCHERS}")
+    if searcher == "optuna":
+        if scheduler["type"] in ("pbt", "pb2"):
+            raise ExperimentError(f"sweep.searcher: optuna cannot be combined with {scheduler['type']} (Tune's "
+                                  "population schedulers choose configs themselves)")
+        if any("grid" in spec for spec in space.values()):
+            raise ExperimentError("sweep.searcher: optuna does not take grid entries; use choice")
+        try:
+            import optuna  # noqa: F401
+        except ImportError as err:
+            raise ExperimentError("sweep.searcher: optuna is not installed (pip install 'vgf_ray[tune]')") from err
+    if scheduler["type"] == "pb2":
+        try:
+            import sklearn  # noqa: F401
+        except ImportError as err:
+            raise ExperimentError("sweep.scheduler: pb2 needs scikit-learn (pip install 'vgf_ray[tune]')") from err
+    schedule_keys = {f"training.{k}" for k in (exp["training"].get("budget_schedule") or {})}
+    clash = sorted(schedule_keys & set(mutations))
+    if clash:
+        raise ExperimentError(f"sweep.scheduler: {clash} are both mutated and set by training.budget_schedule; "
+                              "drop one")
+    if not space and not mutations:
+        raise ExperimentError("sweep: nothing to search (give search_space, grid or scheduler mutations)")
+    # Every key and every candidate value must make a valid experiment.
+    for dotted, spec in {**space, **mutations}.items():
+        where = f"sweep.search_space.{dotted}" if dotted in space else f"sweep.scheduler ... {dotted}"
+        _check_key(dotted, where)
+        _, candidates = _candidates(dotted, spec, where)
+        for value in candidates:
+            try:
+                build_config(apply_params(exp, {dotted: value}))
+            except (ValueError, TypeError) as err:
+                raise ExperimentError(f"{where}: value {value!r} is not valid: {err}") from err
+    checkpoint_interval = raw.get("checkpoint_interval")
+    if checkpoint_interval is None:
+        checkpoint_interval = scheduler.get("perturbation_interval") or int(exp.get("checkpoint_every") or 0)
+    if isinstance(checkpoint_interval, bool) or not isinstance(checkpoint_interval, int) or checkpoint_interval < 0:
+        raise ExperimentError(f"sweep.checkpoint_interval: expected an integer >= 0, got {checkpoint_interval!r}")
+    return SweepSpec(metric=metric, mode=mode, num_samples=raw.get("num_samples", 1),
+                     max_concurrent_trials=raw.get("max_concurrent_trials", 1), stop=stop, search_space=space,
+                     scheduler=scheduler, searcher=searcher, checkpoint_interval=checkpoint_interval,
+                     mutations=mutations)

@@ -1,0 +1,66 @@
+"""One Tune trial: the same run loop as ``vgf-ray train``, reporting to Tune and checkpointing for PBT.
+
+The trial's folder gets what a ``train`` run writes (history, plots, final evaluation, checkpoint, budget
+lineage). A trial restored by Tune (PBT exploit, ``--resume``) rebuilds the algorithm from its — possibly
+mutated — config and restores the checkpoint Tune hands it: counters, replay, RNG and history come with it, and
+the lineage records from which step the new values apply. MLflow is logged by the driver, not here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from vgf_ray.experiment.history import tune_result
+from vgf_ray.experiment.runner import run_experiment, save_checkpoint
+from vgf_ray.metrics import ITERATION
+from vgf_ray.tuning.spec import apply_params
+
+
+class TuneReporter:
+    """Observer of the run loop: reports every iteration, with a checkpoint every ``interval`` and at the end."""
+
+    def __init__(self, budgets: list[int], interval: int, total: int):
+        self.budgets, self.interval, self.total = budgets, interval, total
+
+    def __call__(self, algo, history: list[dict], lineage: list[dict]) -> None:
+        from ray import tune
+
+        metrics = tune_result(history, self.budgets)
+        iteration = history[-1][ITERATION]
+        if not ((self.interval and iteration % self.interval == 0) or iteration == self.total):
+            tune.report(metrics)
+            return
+        folder = Path(tempfile.mkdtemp(prefix="vgf-trial-ckpt-"))
+        try:
+            save_checkpoint(algo, folder, history, lineage)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def trial_experiment(base_exp: dict, params: dict[str, Any], trial_dir: str, trial_name: str) -> dict:
+    """The experiment a trial runs: the sweep's, with its values, writing into its own folder, no MLflow."""
+    exp = apply_params(base_exp, params)
+    exp.pop("sweep", None)
+    exp.update(name=trial_name, output_dir=trial_dir)
+    exp["mlflow"] = {**exp["mlflow"], "tracking_uri": None}
+    return exp
+
+
+def run_trial(params: dict[str, Any], base_exp: dict, iterations: int, checkpoint_interval: int) -> None:
+    """Tune's function trainable (bound with ``tune.with_parameters``)."""
+    from ray import tune
+
+    context = tune.get_context()
+    exp = trial_experiment(base_exp, params, context.get_trial_dir(), context.get_trial_name())
+    exp["iterations"] = iterations
+    reporter = TuneReporter(list(exp["evaluation"]["budgets"]), checkpoint_interval, iterations)
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        run_experiment(exp, progress=False, observer=reporter)
+        return
+    with checkpoint.as_directory() as folder:
+        run_experiment(exp, progress=False, resume=folder, observer=reporter)
