@@ -93,41 +93,6 @@ def test_make_dataset_command(tmp_path, capsys):
     assert path.endswith("pointmaze-medium-navigate-v0.npz")
 
 
-def test_tune_sweep_selects_on_budget_metric(ray_session, tiny_experiment, tmp_path, capsys):
-    exp = yaml.safe_load(tiny_experiment.read_text())
-    exp["iterations"] = 1
-    exp["training"].update(offline_steps=None, online_env_steps=0)
-    exp["name"] = "sweep"
-    exp["sweep"] = {"metric": "evaluation/budget_2/success", "mode": "max",
-                    "grid": {"training.vgf_lr": [0.05, 0.1]}}
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(exp))
-    assert main(["tune", str(path)]) == 0
-    printed = capsys.readouterr().out
-    best = json.loads(printed[printed.rindex('{\n  "best_metric"'):])
-    assert best["trials"] == 2 and best["best_config"]["vgf_lr"] in (0.05, 0.1) and best["best_checkpoint"]
-    results = (tmp_path / "runs" / "sweep" / "sweep_results.csv").read_text()
-    assert "evaluation/budget_2/success" in results and len(results.strip().splitlines()) == 3
-
-    import mlflow
-
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    runs = mlflow.search_runs(experiment_names=["vgf_test"])
-    assert len(runs) == 2 and "metrics.evaluation/budget_2/success" in runs.columns
-
-
-def test_sweep_errors_name_the_key(tiny_experiment, tmp_path):
-    from vgf_ray.experiment import load_experiment
-    from vgf_ray.tuning import sweep_settings
-
-    exp = load_experiment(tiny_experiment, ["sweep.grid={dataset.name: [a]}"])
-    with pytest.raises(ExperimentError, match="must name a training key"):
-        sweep_settings(exp, 3)
-    exp = load_experiment(tiny_experiment, ["sweep.grid={training.vgf_lr: [0.1]}", "evaluation.interval=2"])
-    with pytest.raises(ExperimentError, match="multiple of evaluation.interval"):
-        sweep_settings(exp, 3)
-
-
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "tune_configs").glob("**/*.yaml")),
                          ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):

@@ -64,5 +64,5 @@ def evaluation_metric(name: str) -> str:
 
 def reported_evaluation_metrics(budgets: list[int]) -> list[str]:
     """Every evaluation metric a run with these budgets reports (what a sweep may select on)."""
-    names = [evaluation_metric(budget_metric(b, stat)) for b in budgets for stat in (SUCCESS, RETURN, EPISODE_LEN)]
+    names = [evaluation_metric(budget_metric(b, stat)) for b in budgets for stat in (SUCCESS, RETURN)]
     return names + [evaluation_metric(BEST_SUCCESS), evaluation_metric(BEST_BUDGET)]

@@ -73,8 +73,9 @@ def _sweep_section(folder: Path, trials: list[Path]) -> str:
 
     summary_file = folder / "sweep_summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
-    histories = {t.name.split("_")[1] if "_" in t.name else t.name: json.loads((t / HISTORY_JSON).read_text())
-                 for t in trials}
+    from vgf_ray.tuning.sweep import trial_id
+
+    histories = {trial_id(t.name): json.loads((t / HISTORY_JSON).read_text()) for t in trials}
     lineages = {name: read_lineage(t) for name, t in zip(histories, trials)}
     params = {name: json.loads((t / "params.json").read_text()) if (t / "params.json").exists() else {}
               for name, t in zip(histories, trials)}

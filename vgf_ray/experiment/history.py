@@ -90,13 +90,12 @@ def final_evaluation(history: list[dict], budgets: list[int]) -> dict | None:
 def tune_result(history: list[dict], budgets: list[int]) -> dict[str, Any]:
     """What a Tune trial reports for the newest row: its numbers, plus the latest evaluation under the
     ``evaluation/...`` names (carried over non-evaluating iterations, like RLlib does, so schedulers always find
-    the metric; ``evaluation/fresh`` says whether this iteration evaluated)."""
+    the metric; NaN before the first evaluation; ``evaluation/fresh`` says whether this iteration evaluated)."""
     row = history[-1]
     out = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not k.startswith("budget_")}
     last = next((r for r in reversed(history) if is_evaluation_row(r, budgets)), None)
-    if last is not None:
-        for key in (*(budget_metric(b, s) for b in budgets for s in (SUCCESS, RETURN)), BEST_SUCCESS, BEST_BUDGET):
-            out[evaluation_metric(key)] = last[key]
+    for key in (*(budget_metric(b, s) for b in budgets for s in (SUCCESS, RETURN)), BEST_SUCCESS, BEST_BUDGET):
+        out[evaluation_metric(key)] = last[key] if last is not None else math.nan
     out[evaluation_metric("fresh")] = int(last is row)
     return out
 

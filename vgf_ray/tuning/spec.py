@@ -6,7 +6,7 @@ Ray Tune's own objects (``tune.choice``/``uniform``/..., ``ASHAScheduler``, ``Po
 
 ```yaml
 sweep:
-  metric: evaluation/best_success     # any evaluation/budget_<L>/{success,return,episode_len}
+  metric: evaluation/best_success     # any evaluation/budget_<L>/{success,return}, or a loss
   mode: max
   num_samples: 4
   max_concurrent_trials: 2
@@ -29,7 +29,7 @@ from typing import Any
 
 from vgf_ray.core.schedule import SCHEDULE_KEYS
 from vgf_ray.experiment.schema import ExperimentError
-from vgf_ray.metrics import reported_evaluation_metrics
+from vgf_ray.metrics import LOSS_METRICS, reported_evaluation_metrics
 
 SWEEP_KEYS = ("metric", "mode", "num_samples", "max_concurrent_trials", "stop", "search_space", "grid", "scheduler",
               "searcher", "checkpoint_interval")
@@ -237,7 +237,7 @@ def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
                               f"a multiple of evaluation.interval ({interval})")
     interval = int(interval)
     metric = raw.get("metric", "evaluation/best_success")
-    reported = reported_evaluation_metrics(budgets)
+    reported = [*reported_evaluation_metrics(budgets), *LOSS_METRICS]
     if metric not in reported:
         raise ExperimentError(f"sweep.metric {metric!r} is never reported; with evaluation.budgets {budgets} "
                               f"the metrics are: {', '.join(reported)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from vgf_ray.tuning.spec import SweepSpec, parse_sweep
 from vgf_ray.tuning.trial import run_trial
 
 SWEEP_RESULTS_CSV = "sweep_results.csv"
+TRIAL_ID = re.compile(r"[0-9a-f]{5}_\d{5}")  # Tune's trial id inside a trial folder's name
 SWEEP_SUMMARY_JSON = "sweep_summary.json"
 
 
@@ -85,6 +87,11 @@ def run_sweep(exp: dict, resume: bool = False) -> dict[str, Any]:
     return summary
 
 
+def trial_id(folder_name: str) -> str:
+    match = TRIAL_ID.search(folder_name)
+    return match.group(0) if match else folder_name
+
+
 def find_trial_folder(sweep_dir: Path, trial: str) -> Path:
     folders = sorted(d for d in sweep_dir.iterdir() if d.is_dir() and (d / LINEAGE_JSON).exists()) \
         if sweep_dir.is_dir() else []
@@ -107,8 +114,7 @@ def export_schedule(exp: dict, trial: str, out: str | Path | None = None) -> Pat
     replay.pop("sweep", None)
     replay["training"].update(initial)
     replay["training"]["budget_schedule"] = {**(replay["training"].get("budget_schedule") or {}), **schedule}
-    replay["name"] = f"{exp['name']}-{folder.name.split('_')[0]}-{folder.name.split('_')[1]}-replay" \
-        if "_" in folder.name else f"{exp['name']}-replay"
+    replay["name"] = f"{exp['name']}-{trial_id(folder.name)}-replay"
     replay["output_dir"] = str(sweep_dir.parent / "{name}")
     replay["mlflow"] = copy.deepcopy(exp["mlflow"])
     path = Path(out) if out else sweep_dir / f"{folder.name}-schedule.yaml"
