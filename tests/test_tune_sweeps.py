@@ -178,3 +178,11 @@ def test_shipped_sweeps_are_valid(path):
     _, iterations, spec = prepare_sweep(load_experiment(path))
     assert iterations >= 1 and spec.param_space()
     assert spec.build_scheduler(iterations) is not None
+
+
+def test_bad_mutation_value_names_its_entry(sweep_file):
+    mutations = {"training.train_vgf_steps": {"choice": [1, -1]}}
+    exp = load_experiment(sweep_file({"scheduler": {"type": "pbt", "perturbation_interval": 2,
+                                                    "hyperparam_mutations": mutations}}))
+    with pytest.raises(ExperimentError, match=r"hyperparam_mutations.training.train_vgf_steps: value -1 is not valid"):
+        parse_sweep(exp, 4)

@@ -287,8 +287,9 @@ def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
     if not space and not mutations:
         raise ExperimentError("sweep: nothing to search (give search_space, grid or scheduler mutations)")
     # Every key and every candidate value must make a valid experiment.
-    for dotted, spec in {**space, **mutations}.items():
-        where = f"sweep.search_space.{dotted}" if dotted in space else f"sweep.scheduler ... {dotted}"
+    mutation_field = "hyperparam_mutations" if scheduler["type"] == "pbt" else "hyperparam_bounds"
+    for dotted, spec in {**mutations, **space}.items():
+        where = f"sweep.search_space.{dotted}" if dotted in space else f"sweep.scheduler.{mutation_field}.{dotted}"
         _check_key(dotted, where)
         _, candidates = _candidates(dotted, spec, where)
         for value in candidates:
