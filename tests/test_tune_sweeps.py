@@ -164,6 +164,10 @@ def test_optuna_searcher_and_export_errors(sweep_file, tmp_path, capsys):
                                       "search_space": {"training.vgf_lr": {"loguniform": [0.01, 0.1]}}}))
     spec = parse_sweep(exp, 4)
     assert type(spec.build_searcher().searcher).__name__ == "OptunaSearch"
+    exp = load_experiment(sweep_file({"scheduler": {"type": "pb2", "perturbation_interval": 2,
+                                                    "hyperparam_bounds": {"training.vgf_lr": [0.01, 0.1]}}}))
+    spec = parse_sweep(exp, 4)
+    assert type(spec.build_scheduler(4)).__name__ == "PB2" and "training.vgf_lr" in spec.param_space()
     assert main(["tune", str(sweep_file({"grid": {"training.vgf_lr": [0.1]}})), "--export-schedule", "abc"]) == 2
     assert "no trial folder" in capsys.readouterr().err
 
