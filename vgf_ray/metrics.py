@@ -47,9 +47,12 @@ BUDGET_METRICS = {
 }
 
 
+BUDGET_PREFIX = "budget_"
+
+
 def budget_key(budget: int) -> str:
     """``budget_<L>``: the evaluation block of test-time budget L."""
-    return f"budget_{int(budget)}"
+    return f"{BUDGET_PREFIX}{int(budget)}"
 
 
 def budget_metric(budget: int, stat: str = SUCCESS) -> str:

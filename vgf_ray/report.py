@@ -20,7 +20,7 @@ from vgf_ray.experiment.history import HISTORY_JSON, final_evaluation
 from vgf_ray.experiment.lineage import read_lineage
 from vgf_ray.experiment.runner import EXPERIMENT_YAML
 from vgf_ray.experiment.schema import ExperimentError
-from vgf_ray.metrics import BEST_SUCCESS, GRAD_STEPS, RETURN, SUCCESS, budget_key
+from vgf_ray.metrics import BEST_SUCCESS, BUDGET_PREFIX, GRAD_STEPS, RETURN, SUCCESS, budget_key
 
 REPORT_HTML = "report.html"
 STYLE = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse}"
@@ -50,8 +50,8 @@ def _budgets_and_step_size(folder: Path, history: list[dict]) -> tuple[list[int]
         exp = yaml.safe_load(exp_file.read_text())
         training = exp.get("training", {})
         return list(exp["evaluation"]["budgets"]), training.get("eval_step_size") or training.get("vgf_lr")
-    return sorted({int(k.split("/")[0].split("_")[1]) for row in history for k in row
-                   if k.startswith("budget_") and k.endswith(f"/{SUCCESS}")}), None
+    return sorted({int(k.split("/")[0][len(BUDGET_PREFIX):]) for row in history for k in row
+                   if k.startswith(BUDGET_PREFIX) and k.endswith(f"/{SUCCESS}")}), None
 
 
 def _run_section(folder: Path) -> str:

@@ -106,10 +106,6 @@ class KeySchedule:
         value = v0 + (v1 - v0) * (step - s0) / (s1 - s0)
         return int(value) if SCHEDULE_KEYS[self.key][0] else value
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"unit": self.unit, "interpolation": self.interpolation,
-                "points": [[s, v] for s, v in zip(self.steps, self.values)]}
-
 
 class BudgetSchedule:
     """All scheduled keys; ``values_at`` gives the value of every key at the given counters."""
@@ -136,6 +132,3 @@ class BudgetSchedule:
         if out["exploration_step_size"] is None:
             out["exploration_step_size"] = out["vgf_lr"]
         return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {key: schedule.to_dict() for key, schedule in self.keys.items()}

@@ -17,6 +17,7 @@ from vgf_ray.metrics import (
     BEST_BUDGET,
     BEST_SUCCESS,
     BUDGET_METRICS,
+    BUDGET_PREFIX,
     EVALUATION,
     GRAD_STEPS,
     GRAD_STEPS_LIFETIME,
@@ -68,7 +69,7 @@ def summarize(result: dict, budgets: list[int], evaluation_interval: int | None 
         if stats and math.isfinite(float(stats.get(SUCCESS, float("nan")))):
             row[budget_metric(budget, SUCCESS)] = float(stats[SUCCESS])
             row[budget_metric(budget, RETURN)] = float(stats[RETURN])
-    if budget_metric(budgets[0]) in row:
+    if is_evaluation_row(row, budgets):
         best = max(budgets, key=lambda b: row[budget_metric(b)])
         row[BEST_BUDGET], row[BEST_SUCCESS] = best, row[budget_metric(best)]
     return row
@@ -78,9 +79,13 @@ def is_evaluation_row(row: dict, budgets: list[int]) -> bool:
     return budget_metric(budgets[0]) in row
 
 
+def last_evaluation_row(history: list[dict], budgets: list[int]) -> dict | None:
+    return next((row for row in reversed(history) if is_evaluation_row(row, budgets)), None)
+
+
 def final_evaluation(history: list[dict], budgets: list[int]) -> dict | None:
     """Success and return per budget of the last evaluating row (None before any evaluation)."""
-    last = next((row for row in reversed(history) if is_evaluation_row(row, budgets)), None)
+    last = last_evaluation_row(history, budgets)
     if last is None:
         return None
     return {budget_key(b): {SUCCESS: last[budget_metric(b, SUCCESS)], RETURN: last[budget_metric(b, RETURN)]}
@@ -92,8 +97,8 @@ def tune_result(history: list[dict], budgets: list[int]) -> dict[str, Any]:
     ``evaluation/...`` names (carried over non-evaluating iterations, like RLlib does, so schedulers always find
     the metric; NaN before the first evaluation; ``evaluation/fresh`` says whether this iteration evaluated)."""
     row = history[-1]
-    out = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not k.startswith("budget_")}
-    last = next((r for r in reversed(history) if is_evaluation_row(r, budgets)), None)
+    out = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not k.startswith(BUDGET_PREFIX)}
+    last = last_evaluation_row(history, budgets)
     for key in (*(budget_metric(b, s) for b in budgets for s in (SUCCESS, RETURN)), BEST_SUCCESS, BEST_BUDGET):
         out[evaluation_metric(key)] = last[key] if last is not None else math.nan
     out[evaluation_metric("fresh")] = int(last is row)

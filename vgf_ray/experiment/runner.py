@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from vgf_ray.experiment.build import build_config, init_ray, resolve_iterations, resolve_learner_gpus
-from vgf_ray.experiment.history import RUN_OUTPUT_FILES, read_history, summarize, write_run_outputs
+from vgf_ray.experiment.history import HISTORY_JSON, RUN_OUTPUT_FILES, read_history, summarize, write_run_outputs
 from vgf_ray.experiment.lineage import extend_lineage, read_lineage, write_lineage
 from vgf_ray.experiment.schema import ExperimentError
 from vgf_ray.experiment.tracking import MLflowRun
@@ -41,7 +41,7 @@ def checkpoint_dir(path: str, flag: str) -> str:
 def save_checkpoint(algo, path: Path, history: list[dict], lineage: list[dict]) -> str:
     """RLlib's checkpoint plus the run's history and budget lineage beside it."""
     saved = algo.save_to_path(str(path))
-    (Path(saved) / "history.json").write_text(json.dumps(history))
+    (Path(saved) / HISTORY_JSON).write_text(json.dumps(history))
     write_lineage(lineage, Path(saved))
     return saved
 
