@@ -190,3 +190,46 @@ def test_bad_mutation_value_names_its_entry(sweep_file):
                                                     "hyperparam_mutations": mutations}}))
     with pytest.raises(ExperimentError, match=r"hyperparam_mutations.training.train_vgf_steps: value -1 is not valid"):
         parse_sweep(exp, 4)
+
+
+def test_pbt_population_continues_a_shared_start_checkpoint(ray_session, sweep_file, tmp_path, capsys):
+    # One run's first phase, then a PBT population that resumes its checkpoint exactly (sweep.start_from).
+    mutations = {"training.train_vgf_steps": {"choice": [0, 2]}}
+    sweep = {"num_samples": 2, "max_concurrent_trials": 2,
+             "scheduler": {"type": "pbt", "perturbation_interval": 2, "quantile_fraction": 0.5,
+                           "hyperparam_mutations": mutations}}
+    path = sweep_file(sweep, iterations=6)
+    start_dir = tmp_path / "start"
+    assert main(["train", str(path), "--quiet", "--set", "iterations=2", "--set", f"output_dir={start_dir}",
+                 "--set", "mlflow.tracking_uri=null"]) == 0
+    start_history = json.loads((start_dir / "history.json").read_text())
+    checkpoint = start_dir / "checkpoint"
+
+    exp = load_experiment(path, [f"sweep.start_from={checkpoint}"])
+    assert parse_sweep(exp, 6).start_iteration == 2
+    with pytest.raises(ExperimentError, match=r"start_from .* iteration 2, so iterations \(2\) leaves"):
+        parse_sweep(exp, 2)
+    other = load_experiment(path, [f"sweep.start_from={checkpoint}", "training.hidden_dims=[16, 16]"])
+    with pytest.raises(ExperimentError, match=r"its training.hidden_dims is \[32, 32\] but the sweep's is \[16, 16\]"):
+        parse_sweep(other, 6)
+    with pytest.raises(ExperimentError, match=r"sweep.start_from .*not an RLlib checkpoint"):
+        parse_sweep(load_experiment(path, [f"sweep.start_from={tmp_path}"]), 6)
+
+    assert main(["tune", str(path), "--set", f"sweep.start_from={checkpoint}", "--set", "mlflow.tracking_uri=null"]) == 0
+    assert summary_of(capsys)["errors"] == 0
+    sweep_dir = tmp_path / "runs" / "sweep"
+    table = pd.read_csv(sweep_dir / "sweep_results.csv")
+    assert sorted(table["training_iteration"]) == [4, 4]  # Tune counts the 4 iterations after the checkpoint
+    trials = sorted(d for d in sweep_dir.iterdir() if d.is_dir() and (d / "budget_lineage.json").exists())
+    assert len(trials) == 2
+    for trial in trials:
+        history = json.loads((trial / "history.json").read_text())
+        assert [row[ITERATION] for row in history] == [1, 2, 3, 4, 5, 6]
+        assert history[:2] == start_history  # the shared phase, carried in by the checkpoint
+        assert history[2][GRAD_STEPS] == start_history[-1][GRAD_STEPS] + 10  # training went on from it
+        lineage = read_lineage(trial)
+        assert lineage[0]["values"]["train_vgf_steps"] == 1 and lineage[0][ITERATION] == 0  # the start run's
+        assert lineage[1][ITERATION] == 2  # the trial's own values from the checkpoint on
+        for row in history[2:]:
+            segment = [s for s in lineage if s[GRAD_STEPS] < row[GRAD_STEPS]][-1]
+            assert row[BUDGET_METRICS["train_vgf_steps"]] == segment["values"]["train_vgf_steps"]

@@ -18,21 +18,31 @@ sweep:
   scheduler: {type: pbt, perturbation_interval: 2,
               hyperparam_mutations: {training.train_vgf_steps: {choice: [0, 1, 2, 3]}}}
   searcher: {type: random}            # or optuna
+  start_from: runs/offline/checkpoint # optional: every trial continues this train checkpoint exactly
 ```
+
+``start_from`` lets a population share one run's first phase (e.g. the offline phase of an offline-to-online
+run): each trial resumes the checkpoint (networks, optimizers, replay, counters, RNG) and trains on to
+``iterations``, so Tune's own iteration count starts at the checkpoint's.
 """
 
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from vgf_ray.core.schedule import SCHEDULE_KEYS
+from vgf_ray.experiment.history import HISTORY_JSON, read_history
 from vgf_ray.experiment.schema import ExperimentError
-from vgf_ray.metrics import LOSS_METRICS, reported_evaluation_metrics
+from vgf_ray.metrics import ITERATION, LOSS_METRICS, reported_evaluation_metrics
 
 SWEEP_KEYS = ("metric", "mode", "num_samples", "max_concurrent_trials", "stop", "search_space", "grid", "scheduler",
-              "searcher", "checkpoint_interval")
+              "searcher", "checkpoint_interval", "start_from")
 SPACE_KINDS = ("choice", "grid", "uniform", "loguniform", "randint")
 SCHEDULERS = ("fifo", "asha", "pbt", "pb2")
 SEARCHERS = ("random", "optuna")
@@ -40,6 +50,9 @@ SEARCHABLE_SECTIONS = ("training", "evaluation", "dataset", "env", "resources")
 # PBT/PB2 mutate the transport budget and learning rates between checkpoints: what a budget schedule can replay.
 MUTABLE_KEYS = tuple(f"training.{key}" for key in SCHEDULE_KEYS)
 INTEGER_KEYS = {"training.train_vgf_steps", "training.exploration_steps"}
+# What a start_from checkpoint must share with the sweep to be restorable into its trials.
+START_FROM_MUST_MATCH = (("env", "ogbench"), ("env", "gym_id"), ("training", "hidden_dims"),
+                         ("training", "actor_hidden_dims"))
 SCHEDULER_FIELDS = {
     "fifo": {"type"},
     "asha": {"type", "grace_period", "reduction_factor"},
@@ -120,6 +133,8 @@ class SweepSpec:
     searcher: str
     checkpoint_interval: int
     mutations: dict[str, dict] = field(default_factory=dict)  # PBT: {key: space}; PB2: {key: {uniform: [lo, hi]}}
+    start_from: str | None = None  # a checkpoint every trial resumes
+    start_iteration: int = 0  # its iteration: Tune's training_iteration t is the run's iteration start + t
 
     # ----- Tune objects --------------------------------------------------------------------------------------
     def param_space(self) -> dict[str, Any]:
@@ -161,7 +176,40 @@ class SweepSpec:
         return ConcurrencyLimiter(OptunaSearch(), max_concurrent=self.max_concurrent_trials)
 
 
-def _scheduler(raw: Any, budgets_interval: int, iterations: int) -> tuple[dict[str, Any], dict[str, dict]]:
+def _start_from(path: Any, exp: dict, iterations: int, budgets_interval: int) -> tuple[str | None, int]:
+    """``(checkpoint folder, its iteration)`` of ``sweep.start_from``, checked against the experiment."""
+    from vgf_ray.experiment.runner import EXPERIMENT_YAML, checkpoint_dir
+
+    if path is None:
+        return None, 0
+    where = "sweep.start_from"
+    folder = Path(checkpoint_dir(str(path), where))
+    history = read_history(folder, sys.maxsize)
+    if not history:
+        raise ExperimentError(f"{where} {path}: holds no {HISTORY_JSON}; start from a checkpoint that vgf-ray "
+                              "train or a trial wrote")
+    start = int(history[-1][ITERATION])
+    if start >= iterations:
+        raise ExperimentError(f"{where} {path}: the checkpoint is at iteration {start}, so iterations ({iterations}) "
+                              "leaves the trials nothing to train")
+    if start % budgets_interval:
+        raise ExperimentError(f"{where} {path}: the checkpoint's iteration {start} is not a multiple of "
+                              f"evaluation.interval ({budgets_interval}); trials would evaluate off the sweep's grid")
+    run_yaml = folder.parent / EXPERIMENT_YAML
+    if run_yaml.exists():  # a checkpoint of another task or other networks cannot be restored into these trials
+        source = yaml.safe_load(run_yaml.read_text())
+        for section, key in START_FROM_MUST_MATCH:
+            theirs = source.get(section, {}).get(key)
+            ours = exp.get(section, {}).get(key)
+            if theirs != ours:
+                raise ExperimentError(f"{where} {path}: its {section}.{key} is {theirs!r} but the sweep's is "
+                                      f"{ours!r}; the checkpoint cannot be restored into these trials")
+    return str(folder), start
+
+
+def _scheduler(raw: Any, budgets_interval: int, iterations: int,
+               start: int = 0) -> tuple[dict[str, Any], dict[str, dict]]:
+    """Checks the scheduler over a trial's ``iterations`` Tune iterations, which begin after iteration ``start``."""
     where = "sweep.scheduler"
     raw = {"type": raw} if isinstance(raw, str) else dict(raw or {"type": "fifo"})
     kind = raw.get("type", "fifo")
@@ -186,9 +234,10 @@ def _scheduler(raw: Any, budgets_interval: int, iterations: int) -> tuple[dict[s
         interval = raw.get("perturbation_interval")
         if not isinstance(interval, int) or interval < 1:
             raise ExperimentError(f"{where}.perturbation_interval: expected an integer >= 1, got {interval!r}")
-        points = list(range(interval, iterations + 1, interval))
+        points = [start + p for p in range(interval, iterations + 1, interval)]
         if not points:
-            raise ExperimentError(f"{where}.perturbation_interval {interval} exceeds iterations ({iterations}): "
+            raise ExperimentError(f"{where}.perturbation_interval {interval} exceeds the iterations a trial trains "
+                                  f"({iterations}): "
                                   "PBT would never perturb")
         missed = [p for p in points if p % budgets_interval]
         if len(missed) == len(points):
@@ -236,6 +285,7 @@ def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
         raise ExperimentError(f"sweep: trials are compared on their last evaluation: make iterations ({iterations}) "
                               f"a multiple of evaluation.interval ({interval})")
     interval = int(interval)
+    start_from, start = _start_from(raw.get("start_from"), exp, iterations, interval)
     metric = raw.get("metric", "evaluation/best_success")
     reported = [*reported_evaluation_metrics(budgets), *LOSS_METRICS]
     if metric not in reported:
@@ -259,7 +309,7 @@ def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
         if dotted in space:
             raise ExperimentError(f"sweep.search_space.{dotted}: also in sweep.grid; give it once")
         space[dotted] = spec
-    scheduler, mutations = _scheduler(raw.get("scheduler"), interval, iterations)
+    scheduler, mutations = _scheduler(raw.get("scheduler"), interval, iterations - start, start)
     searcher = (raw.get("searcher") or {"type": "random"})
     searcher = searcher.get("type") if isinstance(searcher, dict) else searcher
     if searcher not in SEARCHERS:
@@ -305,4 +355,4 @@ def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
     return SweepSpec(metric=metric, mode=mode, num_samples=raw.get("num_samples", 1),
                      max_concurrent_trials=raw.get("max_concurrent_trials", 1), stop=stop, search_space=space,
                      scheduler=scheduler, searcher=searcher, checkpoint_interval=checkpoint_interval,
-                     mutations=mutations)
+                     mutations=mutations, start_from=start_from, start_iteration=start)

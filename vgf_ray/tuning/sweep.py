@@ -43,6 +43,7 @@ def run_sweep(exp: dict, resume: bool = False) -> dict[str, Any]:
     sweep_dir = Path(exp["output_dir"])
     if resume and not (sweep_dir / "tuner.pkl").exists():
         raise ExperimentError(f"--resume: {sweep_dir} holds no Tune sweep to resume (no tuner.pkl)")
+    horizon = iterations - spec.start_iteration  # Tune counts a trial's iterations from its start checkpoint
     init_ray(exp)
     resolve_learner_gpus(exp, config)
     base = copy.deepcopy(exp)
@@ -50,7 +51,8 @@ def run_sweep(exp: dict, resume: bool = False) -> dict[str, Any]:
     base["dataset"] = replace(prepare_dataset(DatasetSpec.from_dict(config.dataset)), generate=False).to_dict()
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, base_exp=base, iterations=iterations,
-                             checkpoint_interval=spec.checkpoint_interval),
+                             checkpoint_interval=spec.checkpoint_interval, start_from=spec.start_from,
+                             start_iteration=spec.start_iteration),
         VGF.default_resource_request(config),
     )
     callback = None
@@ -65,9 +67,9 @@ def run_sweep(exp: dict, resume: bool = False) -> dict[str, Any]:
             param_space=spec.param_space(),
             tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
                                         max_concurrent_trials=spec.max_concurrent_trials, reuse_actors=False,
-                                        scheduler=spec.build_scheduler(iterations), search_alg=spec.build_searcher()),
+                                        scheduler=spec.build_scheduler(horizon), search_alg=spec.build_searcher()),
             run_config=tune.RunConfig(name=sweep_dir.name, storage_path=str(sweep_dir.parent),
-                                      stop={"training_iteration": iterations, **spec.stop},
+                                      stop={"training_iteration": horizon, **spec.stop},
                                       callbacks=[callback] if callback else [], verbose=1),
         )
     results = tuner.fit()

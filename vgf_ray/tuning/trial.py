@@ -20,17 +20,18 @@ from vgf_ray.tuning.spec import apply_params
 
 
 class TuneReporter:
-    """Observer of the run loop: reports every iteration, with a checkpoint every ``interval`` and at the end."""
+    """Observer of the run loop: reports every iteration, with a checkpoint every ``interval`` iterations after
+    ``start`` (where Tune's count begins, so checkpoints fall on PBT's perturbation points) and at the end."""
 
-    def __init__(self, budgets: list[int], interval: int, total: int):
-        self.budgets, self.interval, self.total = budgets, interval, total
+    def __init__(self, budgets: list[int], interval: int, total: int, start: int = 0):
+        self.budgets, self.interval, self.total, self.start = budgets, interval, total, start
 
     def __call__(self, algo, history: list[dict], lineage: list[dict]) -> None:
         from ray import tune
 
         metrics = tune_result(history, self.budgets)
         iteration = history[-1][ITERATION]
-        if not ((self.interval and iteration % self.interval == 0) or iteration == self.total):
+        if not ((self.interval and (iteration - self.start) % self.interval == 0) or iteration == self.total):
             tune.report(metrics)
             return
         folder = Path(tempfile.mkdtemp(prefix="vgf-trial-ckpt-"))
@@ -50,17 +51,18 @@ def trial_experiment(base_exp: dict, params: dict[str, Any], trial_dir: str, tri
     return exp
 
 
-def run_trial(params: dict[str, Any], base_exp: dict, iterations: int, checkpoint_interval: int) -> None:
-    """Tune's function trainable (bound with ``tune.with_parameters``)."""
+def run_trial(params: dict[str, Any], base_exp: dict, iterations: int, checkpoint_interval: int,
+              start_from: str | None = None, start_iteration: int = 0) -> None:
+    """Tune's function trainable (bound with ``tune.with_parameters``); a new trial resumes ``start_from``."""
     from ray import tune
 
     context = tune.get_context()
     exp = trial_experiment(base_exp, params, context.get_trial_dir(), context.get_trial_name())
     exp["iterations"] = iterations
-    reporter = TuneReporter(list(exp["evaluation"]["budgets"]), checkpoint_interval, iterations)
+    reporter = TuneReporter(list(exp["evaluation"]["budgets"]), checkpoint_interval, iterations, start_iteration)
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        run_experiment(exp, progress=False, observer=reporter)
+        run_experiment(exp, progress=False, resume=start_from, observer=reporter)
         return
     with checkpoint.as_directory() as folder:
         run_experiment(exp, progress=False, resume=folder, observer=reporter)
