@@ -1,14 +1,20 @@
 """Acting latency in ms per action (one observation, N particles) at transport steps L = 0, 1, 3.
 
-Measures VGFTorchRLModule.forward_inference, i.e. what an EnvRunner calls, at the paper and CPU configs in
-fp32 and bf16. Reference: the authors' JAX code takes 2.4 / 4.6 / 6.5 ms at the paper config on this CPU.
-Usage: python benchmarks/acting_latency.py [--calls 200] [--threads N]
+Measures VGFTorchRLModule.forward_inference, i.e. what an EnvRunner calls, at the paper and CPU configs in fp32
+and bf16, for every acting path (``training.acting``): ``eager`` (autograd, the reference and baseline of the
+ratios), ``fused`` (closed-form gradients, vgf_ray.core.fused_acting) and ``compiled`` (the fused function under
+torch.compile). Each figure is the median of ``--repeats`` runs of ``--calls`` calls; the spread (max/min of the
+repeats) is printed beside it. The authors' JAX figures (issue 10, same machine type) are printed for comparison.
+
+Usage: python benchmarks/acting_latency.py [--calls 200] [--repeats 5] [--threads N] [--paths eager fused compiled]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +22,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-JAX_REFERENCE_MS = {0: 2.4, 1: 4.6, 3: 6.5}
+BUDGETS = (0, 1, 3)
+# The authors' JAX code (fp32), ms per action at L = 0 / 1 / 3, measured on this machine type (issue 10).
+JAX_REFERENCE_MS = {"paper": (1.89, 3.48, 5.17), "cpu": (0.20, 0.39, 0.58)}
+PATHS = ("eager", "fused", "compiled")
 
 
-def make_module(overrides: dict, bf16: bool):
+def make_module(overrides: dict, bf16: bool, acting: str):
     import gymnasium
 
     from vgf_ray.core.hparams import VGFHyperParams
@@ -27,35 +36,60 @@ def make_module(overrides: dict, bf16: bool):
 
     obs_space = gymnasium.spaces.Box(-np.inf, np.inf, (common.CUBE_OBS,), np.float32)
     act_space = gymnasium.spaces.Box(-1.0, 1.0, (common.CUBE_ACT,), np.float32)
-    hp = VGFHyperParams(**overrides, bf16=bf16)
+    hp = VGFHyperParams(**overrides, bf16=bf16, acting=acting)
     return VGFTorchRLModule(observation_space=obs_space, action_space=act_space,
                             model_config={"vgf": hp.to_dict()}).eval()
+
+
+def latency_ms(module, steps: int, calls: int, repeats: int) -> tuple[float, float]:
+    """(median ms per action, max/min spread) over ``repeats`` runs of ``calls`` calls."""
+    torch = common.torch
+    obs = {"obs": torch.randn(1, common.CUBE_OBS)}
+    module.set_budget(steps)
+    runs = []
+    with torch.no_grad():
+        for _ in range(10):  # warm-up (and compilation for the compiled path)
+            module.forward_inference(obs)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                module.forward_inference(obs)
+            runs.append(1000.0 * (time.perf_counter() - start) / calls)
+    return statistics.median(runs), max(runs) / min(runs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
+    parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
+    parser.add_argument("--configs", nargs="+", choices=list(common.CONFIGS), default=list(common.CONFIGS))
     args = parser.parse_args()
-    if args.calls < 1 or (args.threads is not None and args.threads < 1):
-        parser.error("--calls and --threads must be >= 1")
+    if args.calls < 1 or args.repeats < 1 or (args.threads is not None and args.threads < 1):
+        parser.error("--calls, --repeats and --threads must be >= 1")
     torch = common.torch
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     print(f"machine: {common.machine()}")
-    print(f"{'config':<7}{'dtype':<6}" + "".join(f"{f'L={s} ms':>10}" for s in JAX_REFERENCE_MS)
-          + "   JAX reference: " + " / ".join(f"{v}" for v in JAX_REFERENCE_MS.values()) + " ms (paper config)")
-    obs = {"obs": torch.randn(1, common.CUBE_OBS)}
-    for name, overrides in common.CONFIGS.items():
+    print(f"{'config':<7}{'dtype':<6}{'path':<10}" + "".join(f"{f'L={s} ms':>10}" for s in BUDGETS)
+          + "   x eager (L=0/1/3)      spread    JAX fp32 ms")
+    for name in args.configs:
         for bf16 in (False, True):
-            module = make_module(overrides, bf16)
-            row = []
-            for steps in JAX_REFERENCE_MS:
-                module.set_budget(steps)
-                with torch.no_grad():
-                    per_s = common.rate(lambda m=module: m.forward_inference(obs), args.calls, warmup=10)
-                row.append(1000.0 / per_s)
-            print(f"{name:<7}{'bf16' if bf16 else 'fp32':<6}" + "".join(f"{ms:10.2f}" for ms in row), flush=True)
+            baseline = None
+            for path in args.paths:
+                start = time.perf_counter()
+                module = make_module(common.CONFIGS[name], bf16, path)
+                figures = [latency_ms(module, steps, args.calls, args.repeats) for steps in BUDGETS]
+                ms = [f[0] for f in figures]
+                if path == "eager":
+                    baseline = ms
+                ratio = " / ".join(f"{b / m:.2f}" for b, m in zip(baseline, ms)) if baseline else "-"
+                spread = max(f[1] for f in figures)
+                jax = " / ".join(f"{v}" for v in JAX_REFERENCE_MS[name])
+                print(f"{name:<7}{'bf16' if bf16 else 'fp32':<6}{path:<10}" + "".join(f"{m:10.3f}" for m in ms)
+                      + f"   {ratio:<22} {spread:6.2f}    {jax}   ({time.perf_counter() - start:.0f} s)",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -215,7 +215,8 @@ def test_pbt_population_continues_a_shared_start_checkpoint(ray_session, sweep_f
     with pytest.raises(ExperimentError, match=r"sweep.start_from .*not an RLlib checkpoint"):
         parse_sweep(load_experiment(path, [f"sweep.start_from={tmp_path}"]), 6)
 
-    assert main(["tune", str(path), "--set", f"sweep.start_from={checkpoint}", "--set", "mlflow.tracking_uri=null"]) == 0
+    assert main(["tune", str(path), "--set", f"sweep.start_from={checkpoint}",
+                 "--set", "mlflow.tracking_uri=null"]) == 0
     assert summary_of(capsys)["errors"] == 0
     sweep_dir = tmp_path / "runs" / "sweep"
     table = pd.read_csv(sweep_dir / "sweep_results.csv")

@@ -49,11 +49,14 @@ def test_budget_zero_equals_best_of_n_exactly():
     torch.manual_seed(0)
     nets = VGFNetworks(3, 2, VGFHyperParams(**SMALL, train_q_agg="min"))
     obs = torch.randn(5, 3)
-    action = nets.act(obs, TransportBudget(0, 0.1), generator=torch.Generator().manual_seed(7))
+    action = nets.act_eager(obs, TransportBudget(0, 0.1), generator=torch.Generator().manual_seed(7))
     samples = nets.behavior.sample(obs, 6, generator=torch.Generator().manual_seed(7))
     q = aggregate_ensemble(nets.q_values(obs.unsqueeze(1).expand(5, 6, 3), samples), "min")
     expected = samples[torch.arange(5), q.argmax(-1)]
     torch.testing.assert_close(action, expected, rtol=0, atol=0)
+    # The fused acting path (the default) splits the first layers' matmuls: the same particle, to rounding.
+    fused = nets.act(obs, TransportBudget(0, 0.1), generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(fused, expected, rtol=0, atol=1e-6)
 
 
 def test_td_target_without_transport_is_sarsa_over_behavior_samples():

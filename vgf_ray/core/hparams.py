@@ -10,6 +10,9 @@ PARTICLE_AGGS = ("mean", "max")
 SELECTIONS = ("max", "softmax", "random")
 STEP_RULES = ("adam", "euler")
 VARIANTS = ("vgf", "avgf")
+# How acting computes: "fused" (closed-form gradients, no autograd; vgf_ray.core.fused_acting), "compiled" (the
+# fused function under torch.compile, falling back to "fused"), "eager" (autograd; the reference).
+ACTING_PATHS = ("fused", "compiled", "eager")
 
 
 @dataclass
@@ -43,6 +46,7 @@ class VGFHyperParams:
     grad_clip_norm: float | None = None  # A-VGF clips every module's gradients at 1.0
     q_grad_norm: bool = False  # A-VGF: normalize the gradient-network target to unit norm
     bf16: bool = False  # bf16 autocast for behavior sampling, transport and the target critic
+    acting: str = "fused"  # see ACTING_PATHS; the learner's TD target always uses the eager path
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad key."""
@@ -53,6 +57,7 @@ class VGFHyperParams:
             "eval_particle_select": SELECTIONS,
             "step_rule": STEP_RULES,
             "variant": VARIANTS,
+            "acting": ACTING_PATHS,
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:

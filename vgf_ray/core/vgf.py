@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from vgf_ray.core.flow_bc import FlowBehaviorModel
+from vgf_ray.core.fused_acting import FusedActor
 from vgf_ray.core.hparams import VGFHyperParams
 from vgf_ray.core.networks import MLP, EnsembleMLP
 from vgf_ray.core.transport import (
@@ -58,6 +59,7 @@ class VGFNetworks(nn.Module):
             clip_high=action_high,
             clip_global_norm=1.0 if hp.variant == "avgf" else None,
         )
+        self._fused_actor: FusedActor | None = None  # built on first fused act; not a module, not in state
 
     def set_budget_values(self, train_vgf_steps: int | None = None, vgf_lr: float | None = None,
                           vgf_alpha: float | None = None) -> None:
@@ -114,7 +116,26 @@ class VGFNetworks(nn.Module):
         selection: str | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """VGF's action for each state ``obs [B, obs_dim] -> [B, act_dim]`` at the given transport budget."""
+        """VGF's action for each state ``obs [B, obs_dim] -> [B, act_dim]`` at the given transport budget.
+
+        ``hp.acting`` picks the fused path (same numbers, fewer ops) or the autograd reference (``act_eager``).
+        """
+        if self.hp.acting != "eager" and self.grad_net is None:
+            compile = self.hp.acting == "compiled"
+            if self._fused_actor is None or self._fused_actor.requested_compile != compile:
+                self._fused_actor = FusedActor(compile)
+            return self._fused_actor.act(self, obs, budget, selection, generator)
+        return self.act_eager(obs, budget, selection, generator)
+
+    @torch.no_grad()
+    def act_eager(
+        self,
+        obs: torch.Tensor,
+        budget: TransportBudget,
+        selection: str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The reference acting rule: behavior samples, autograd transport, best particle by aggregated Q."""
         obs_rep, particles = self.sample_particles(obs, budget, generator)
         with self.autocast(obs.device):
             q = aggregate_ensemble(self.q_values(obs_rep, particles), self.hp.train_q_agg).float()
