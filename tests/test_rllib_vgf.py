@@ -145,3 +145,27 @@ def test_two_learners_stay_in_sync_with_ddp(ray_session, pointmaze_npz, data_dir
         assert first == second
     finally:
         algo.stop()
+
+
+def test_inference_only_module_drops_the_target_critic_and_acts_like_the_learner():
+    import gymnasium
+
+    from vgf_ray.core.hparams import VGFHyperParams
+    from vgf_ray.rllib.module import VGFTorchRLModule
+
+    spaces = {"observation_space": gymnasium.spaces.Box(-np.inf, np.inf, (6,), np.float32),
+              "action_space": gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)}
+    config = {"vgf": VGFHyperParams(hidden_dims=(16, 16), actor_hidden_dims=(16, 16), num_particles=4).to_dict(),
+              "inference_steps": 2}
+    learner_module = VGFTorchRLModule(**spaces, model_config=config)
+    runner_module = VGFTorchRLModule(**spaces, model_config=config, inference_only=True)
+    assert not hasattr(runner_module.nets, "target_critic")
+    synced = learner_module.get_state(inference_only=True)
+    assert synced and not any(key.startswith("nets.target_critic") for key in synced)
+    assert any(key.startswith("nets.target_critic") for key in learner_module.get_state())
+    runner_module.set_state(synced)  # raises on a missing key
+    obs = {"obs": torch.randn(3, 6)}
+    torch.manual_seed(0)
+    expected = learner_module.forward_inference(obs)["actions"]
+    torch.manual_seed(0)
+    torch.testing.assert_close(runner_module.forward_inference(obs)["actions"], expected)

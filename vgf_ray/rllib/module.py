@@ -7,21 +7,30 @@ from typing import Any
 import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis import InferenceOnlyAPI
+from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.rllib.core.rl_module.torch import TorchRLModule
+from ray.rllib.utils.annotations import override
 
 from vgf_ray.core.hparams import VGFHyperParams
 from vgf_ray.core.transport import TransportBudget
 from vgf_ray.core.vgf import VGFNetworks, group_losses
 
+TARGET_CRITIC = "nets.target_critic"  # the one part acting never uses
 
-class VGFTorchRLModule(TorchRLModule):
+
+class VGFTorchRLModule(TorchRLModule, InferenceOnlyAPI):
     """No policy network: actions come from behavior samples moved along the critic's action-gradient.
+
+    Acting needs the behavior flow and the online critic (and A-VGF's gradient network), not the target critic:
+    EnvRunners build the module ``inference_only`` without it, and weight syncs leave it out.
 
     ``model_config``: ``{"vgf": VGFHyperParams dict, "inference_steps": int, "exploration_steps": int,
     "exploration_step_size": float | None, "exploration_selection": str}``. The budgets can be changed at any time
     with ``set_budget``.
     """
 
+    @override(RLModule)
     def setup(self) -> None:
         cfg = self.model_config or {}
         self.hp = VGFHyperParams.from_dict(cfg.get("vgf", {}))
@@ -31,6 +40,8 @@ class VGFTorchRLModule(TorchRLModule):
         if not (np.allclose(act_space.low, -1.0) and np.allclose(act_space.high, 1.0)):
             raise ValueError(f"VGF needs the [-1, 1] action box (rescale the env's actions), got {act_space}")
         self.nets = VGFNetworks(obs_space.shape[0], act_space.shape[0], self.hp)
+        if self.inference_only:  # here, not by RLlib: its removal of a nested attribute deletes the wrong one
+            del self.nets.target_critic
         inference_steps = int(cfg.get("inference_steps", self.hp.train_vgf_steps))
         self.inference_budget = TransportBudget(inference_steps, self.hp.vgf_lr)
         exploration_step_size = cfg.get("exploration_step_size")
@@ -53,16 +64,23 @@ class VGFTorchRLModule(TorchRLModule):
         self.nets.set_budget_values(vgf_alpha=values["vgf_alpha"])
         self.set_budget(values["exploration_steps"], values["exploration_step_size"], exploration=True)
 
+    @override(InferenceOnlyAPI)
+    def get_non_inference_attributes(self) -> list[str]:
+        return [TARGET_CRITIC]
+
     def _obs(self, batch: dict[str, Any]) -> torch.Tensor:
         return batch[Columns.OBS].float()
 
+    @override(RLModule)
     def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         return {Columns.ACTIONS: self.nets.act(self._obs(batch), self.inference_budget)}
 
+    @override(RLModule)
     def _forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         actions = self.nets.act(self._obs(batch), self.exploration_budget, self.exploration_selection)
         return {Columns.ACTIONS: actions}
 
+    @override(RLModule)
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         """All VGF losses for one batch (computed inside forward so DDP sees a forward pass)."""
         losses, metrics = group_losses(self.nets, batch, self.train_generator)
