@@ -9,6 +9,7 @@ from vgf_ray.core.hparams import VGFHyperParams
 from vgf_ray.core.networks import LAYER_NORM_EPS, EnsembleMLP
 from vgf_ray.core.transport import TransportBudget, aggregate_ensemble
 from vgf_ray.core.vgf import VGFAgent, VGFNetworks
+from vgf_ray.metrics import CRITIC_LOSS, GRAD_NET_LOSS
 
 SMALL = dict(hidden_dims=(32, 32), actor_hidden_dims=(32, 32), num_particles=6, bc_flow_steps=4)
 
@@ -134,9 +135,9 @@ def test_agent_learns_a_one_step_problem():
     agent = VGFAgent(3, 2, VGFHyperParams(**SMALL, discount=0.0, value_lr=3e-3, actor_lr=3e-3))
     batch = random_batch(64)
     batch["rewards"] = batch["actions"].sum(-1) + batch["observations"][:, 0]
-    first = agent.update(batch)["critic_loss"]
+    first = agent.update(batch)[CRITIC_LOSS]
     for _ in range(300):
-        last = agent.update(batch)["critic_loss"]
+        last = agent.update(batch)[CRITIC_LOSS]
     assert last < 0.1 * first
 
 
@@ -158,7 +159,7 @@ def test_amortized_variant_learns_the_action_gradient():
     agent = VGFAgent(3, 2, hp)
     batch = random_batch(64)
     batch["rewards"] = -((batch["actions"] - 0.3) ** 2).sum(-1)
-    losses = [agent.update(batch)["grad_net_loss"] for _ in range(300)]
+    losses = [agent.update(batch)[GRAD_NET_LOSS] for _ in range(300)]
     assert losses[-1] < 0.5 * max(losses[:20])
     moved = agent.act(batch["observations"][:8], steps=5, step_size=0.1)
     assert moved.shape == (8, 2) and moved.abs().max() <= 1.0

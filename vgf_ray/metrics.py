@@ -26,6 +26,10 @@ STEP = "step"  # x axis of learning curves: gradient steps offline, then offline
 # Learner metrics (logged under the module id).
 CRITIC_LOSS = "critic/loss"
 CRITIC_Q_MEAN = "critic/q_mean"
+CRITIC_Q_MAX = "critic/q_max"
+CRITIC_Q_MIN = "critic/q_min"
+CRITIC_TARGET_MEAN = "critic/target_mean"
+GRAD_NET_TARGET_NORM = "grad_net/target_norm"
 BC_LOSS = "bc/loss"
 GRAD_NET_LOSS = "grad_net/loss"
 LOSS_METRICS = (CRITIC_LOSS, CRITIC_Q_MEAN, BC_LOSS, GRAD_NET_LOSS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -21,6 +22,16 @@ from vgf_ray.core.transport import (
     q_action_gradient,
     select_particle,
     transport_particles,
+)
+from vgf_ray.metrics import (
+    BC_LOSS,
+    CRITIC_LOSS,
+    CRITIC_Q_MAX,
+    CRITIC_Q_MEAN,
+    CRITIC_Q_MIN,
+    CRITIC_TARGET_MEAN,
+    GRAD_NET_LOSS,
+    GRAD_NET_TARGET_NORM,
 )
 
 Batch = dict[str, torch.Tensor]
@@ -161,13 +172,13 @@ class VGFNetworks(nn.Module):
         target = self.td_target(batch, generator).detach()
         q = self.q_values(batch["observations"], batch["actions"])
         loss = (q - target).pow(2).mean(-1).sum()
-        metrics = {"critic_loss": loss.detach(), "q_mean": q.detach().mean(), "q_max": q.detach().max(),
-                   "q_min": q.detach().min(), "target_mean": target.mean()}
+        metrics = {CRITIC_LOSS: loss.detach(), CRITIC_Q_MEAN: q.detach().mean(), CRITIC_Q_MAX: q.detach().max(),
+                   CRITIC_Q_MIN: q.detach().min(), CRITIC_TARGET_MEAN: target.mean()}
         return loss, metrics
 
     def behavior_loss(self, batch: Batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
         loss = self.behavior.loss(batch["observations"], batch["actions"], generator)
-        return loss, {"bc_loss": loss.detach()}
+        return loss, {BC_LOSS: loss.detach()}
 
     def grad_net_loss(self, batch: Batch) -> tuple[torch.Tensor, dict]:
         """A-VGF: regress f(s, a) onto grad_a mean_k Q_k(s, a) at dataset actions."""
@@ -176,7 +187,7 @@ class VGFNetworks(nn.Module):
             target = target / (target.norm(dim=-1, keepdim=True) + 1e-6)
         pred = self.grad_net_velocity(batch["observations"], batch["actions"])
         loss = (pred - target).pow(2).sum(-1).mean()
-        return loss, {"grad_net_loss": loss.detach(), "q_grad_norm": target.norm(dim=-1).mean()}
+        return loss, {GRAD_NET_LOSS: loss.detach(), GRAD_NET_TARGET_NORM: target.norm(dim=-1).mean()}
 
     @torch.no_grad()
     def update_target(self, tau: float | None = None) -> None:
@@ -184,6 +195,10 @@ class VGFNetworks(nn.Module):
         tau = self.hp.tau if tau is None else tau
         for target, online in zip(self.target_critic.parameters(), self.critic.parameters()):
             target.lerp_(online, tau)
+
+
+# Learning rate (hyperparameter name) of each optimizer group.
+OPTIMIZER_LR_KEYS = {"critic": "value_lr", "behavior": "actor_lr", "grad_net": "value_lr"}
 
 
 def param_groups(nets: VGFNetworks) -> dict[str, list[nn.Parameter]]:
@@ -206,10 +221,24 @@ def group_losses(nets: VGFNetworks, batch: Batch, generator: torch.Generator | N
     return losses, metrics
 
 
+def train_step(nets: VGFNetworks, gradient_step: Callable[[], dict], tau: float | None = None,
+               target_update_before_step: bool | None = None) -> dict:
+    """One VGF update: ``gradient_step`` (losses, backward, optimizer steps; returns the loss metrics) and the
+    Polyak target step, before it (the authors' one-step lag, spec 6.9) or after it (FQL). The RLlib learner and
+    ``VGFAgent`` both update through here, so they run the same rule."""
+    before = nets.hp.target_update_before_step if target_update_before_step is None else target_update_before_step
+    if before:
+        nets.update_target(tau)
+    metrics = gradient_step()
+    if not before:
+        nets.update_target(tau)
+    return metrics
+
+
 class VGFAgent:
     """Standalone VGF learner (networks + Adam optimizers): the reference update used by tests and benchmarks.
 
-    The RLlib learner runs the same ``group_losses`` and target rule; this class needs no Ray.
+    The RLlib learner runs the same ``group_losses`` through the same ``train_step``; this class needs no Ray.
     """
 
     def __init__(
@@ -225,16 +254,17 @@ class VGFAgent:
         torch.manual_seed(seed)
         self.hp, self.device = hp, torch.device(device)
         self.nets = VGFNetworks(obs_dim, act_dim, hp, action_low, action_high).to(self.device)
-        lrs = {"critic": hp.value_lr, "behavior": hp.actor_lr, "grad_net": hp.value_lr}
-        self.optimizers = {
-            name: torch.optim.Adam(params, lr=lrs[name]) for name, params in param_groups(self.nets).items()
-        }
+        self.optimizers = {name: torch.optim.Adam(params, lr=getattr(hp, OPTIMIZER_LR_KEYS[name]))
+                           for name, params in param_groups(self.nets).items()}
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.num_updates = 0
 
     def update(self, batch: Batch) -> dict[str, float]:
-        if self.hp.target_update_before_step:
-            self.nets.update_target()
+        metrics = train_step(self.nets, lambda: self._gradient_step(batch))
+        self.num_updates += 1
+        return {k: float(v) for k, v in metrics.items()}
+
+    def _gradient_step(self, batch: Batch) -> dict:
         losses, metrics = group_losses(self.nets, batch, self.generator)
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
@@ -243,10 +273,7 @@ class VGFAgent:
             if self.hp.grad_clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], self.hp.grad_clip_norm)
             opt.step()
-        if not self.hp.target_update_before_step:
-            self.nets.update_target()
-        self.num_updates += 1
-        return {k: float(v) for k, v in metrics.items()}
+        return metrics
 
     def act(self, obs: torch.Tensor, steps: int, step_size: float | None = None, selection: str | None = None):
         budget = TransportBudget(steps, self.hp.vgf_lr if step_size is None else step_size)

@@ -18,14 +18,10 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from vgf_ray.core.schedule import LEARNER_KEYS
+from vgf_ray.core.vgf import OPTIMIZER_LR_KEYS, train_step
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.data.spec import DatasetSpec, load_transitions
 from vgf_ray.metrics import BUDGET_METRICS, MODULE_ID
-
-OPTIMIZER_LR_KEYS = {"critic": "value_lr", "behavior": "actor_lr", "grad_net": "value_lr"}
-METRIC_NAMESPACES = {"critic_loss": "critic/loss", "q_mean": "critic/q_mean", "q_max": "critic/q_max",
-                     "q_min": "critic/q_min", "target_mean": "critic/target_mean", "bc_loss": "bc/loss",
-                     "grad_net_loss": "grad_net/loss", "q_grad_norm": "grad_net/target_norm"}
 
 
 class VGFTorchLearner(TorchLearner):
@@ -105,16 +101,13 @@ class VGFTorchLearner(TorchLearner):
             for key in LEARNER_KEYS:
                 applied[key] += values[key]
             batch = self.buffer.sample(config.train_batch_size_per_learner, self.rng)
-            if config.target_update_before_step:  # the authors' one-step target lag (spec 6.9)
-                module.nets.update_target(config.tau)
-            fwd_out, _, _ = self._update({MODULE_ID: batch})
-            if not config.target_update_before_step:
-                module.nets.update_target(config.tau)
-            for key, value in fwd_out[MODULE_ID]["metrics"].items():
+            metrics = train_step(module.nets, lambda b=batch: self._update({MODULE_ID: b})[0][MODULE_ID]["metrics"],
+                                 config.tau, config.target_update_before_step)
+            for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value.detach()
         self._weights_seq_no += 1
         for key, total in totals.items():
-            self.metrics.log_value((MODULE_ID, METRIC_NAMESPACES.get(key, key)), float(total) / num_steps, window=1)
+            self.metrics.log_value((MODULE_ID, key), float(total) / num_steps, window=1)
         for key, total in applied.items():
             self.metrics.log_value((MODULE_ID, BUDGET_METRICS[key]), total / num_steps, window=1)
         self.metrics.log_value("num_grad_steps", num_steps, reduce="sum")
