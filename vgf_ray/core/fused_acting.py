@@ -43,11 +43,23 @@ class WeightPack:
     critic_obs: torch.Tensor  # [E, obs_dim, H0]: the observation rows of the critic's first layer
     critic_act: torch.Tensor  # [E, act_dim, H0]
     critic_act_t: torch.Tensor  # [E, H0, act_dim]: for the input-gradient
+    critic_head_t: torch.Tensor  # [E, 1, H_last]: the output layer, fp32
     behavior: list[LayerPack]
     behavior_obs: torch.Tensor  # [obs_dim, H0]
     behavior_act: torch.Tensor  # [act_dim, H0]
     behavior_time: torch.Tensor  # [H0]
     version: tuple
+
+
+def _mm(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``a @ w (+ bias)`` in the weights' dtype with an fp32 result; no cast ops at all in fp32."""
+    batched = w.dim() == 3
+    if w.dtype == torch.float32:
+        if bias is None:
+            return torch.bmm(a, w) if batched else a @ w
+        return torch.baddbmm(bias, a, w) if batched else a @ w + bias
+    out = (torch.bmm(a.to(w.dtype), w) if batched else a.to(w.dtype) @ w).float()
+    return out if bias is None else out + bias
 
 
 def _version(nets) -> tuple:
@@ -75,38 +87,34 @@ def pack_weights(nets, dtype: torch.dtype = torch.float32) -> WeightPack:
     beh_first = beh_layers[0].weight
     return WeightPack(
         critic=layers, critic_obs=first[:, :obs_dim], critic_act=first[:, obs_dim:].contiguous(),
-        critic_act_t=first[:, obs_dim:].transpose(1, 2).contiguous(), behavior=beh_layers,
+        critic_act_t=first[:, obs_dim:].transpose(1, 2).contiguous(),
+        critic_head_t=critic.weights[-1].detach().float().transpose(1, 2).contiguous(), behavior=beh_layers,
         behavior_obs=beh_first[:obs_dim], behavior_act=beh_first[obs_dim:obs_dim + act_dim].contiguous(),
         behavior_time=beh_first[obs_dim + act_dim].float(), version=_version(nets))
 
 
-def _layer_norm(z: torch.Tensor, layer: LayerPack) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """LayerNorm forward returning (output, normalised input, 1/sigma) for the closed-form backward."""
-    mean = z.mean(-1, keepdim=True)
-    centred = z - mean
-    inv_std = torch.rsqrt(centred.pow(2).mean(-1, keepdim=True) + LAYER_NORM_EPS)
-    normed = centred * inv_std
-    return normed * layer.ln_weight + layer.ln_bias, normed, inv_std
+def _normalise(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """LayerNorm without affine, returning what its backward needs: (normalised, mean, 1/sigma)."""
+    return torch.native_layer_norm(z, z.shape[-1:], None, None, LAYER_NORM_EPS)
 
 
 def behavior_sample(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, flow_steps: int,
                     low: float, high: float) -> torch.Tensor:
     """Euler sampling of the flow from ``noise [B, N, d]``; the observation projection is computed once."""
-    dtype = pack.behavior_act.dtype
     first, rest = pack.behavior[0], pack.behavior[1:]
-    obs_proj = (obs.to(dtype) @ pack.behavior_obs).float() + first.bias  # [B, H0]
+    obs_proj = _mm(obs, pack.behavior_obs, first.bias)  # [B, H0]
     obs_proj = obs_proj.unsqueeze(-2)
     x = noise
     for i in range(flow_steps):
-        z = obs_proj + (x.to(dtype) @ pack.behavior_act).float() + (i / flow_steps) * pack.behavior_time
+        z = obs_proj + _mm(x, pack.behavior_act) + (i / flow_steps) * pack.behavior_time
         if first.ln_weight is not None:
-            z = _layer_norm(z, first)[0]
+            z = F.layer_norm(z, z.shape[-1:], first.ln_weight, first.ln_bias, LAYER_NORM_EPS)
         h = F.relu(z)
         for j, layer in enumerate(rest):
-            z = (h.to(dtype) @ layer.weight).float() + layer.bias
+            z = _mm(h, layer.weight, layer.bias)
             if j < len(rest) - 1:
                 if layer.ln_weight is not None:
-                    z = _layer_norm(z, layer)[0]
+                    z = F.layer_norm(z, z.shape[-1:], layer.ln_weight, layer.ln_bias, LAYER_NORM_EPS)
                 h = F.relu(z)
         x = x + z / flow_steps
     return x.clamp(low, high)
@@ -118,43 +126,47 @@ def critic_value_and_action_grad(pack: WeightPack, obs_proj: torch.Tensor, x: to
 
     ``obs_proj [E, M, H0]`` is the observation's share of the first layer plus its bias.
     """
-    dtype = pack.critic_act.dtype
     members = pack.critic_act.shape[0]
-    z = obs_proj + torch.bmm(x.to(dtype).expand(members, -1, -1), pack.critic_act).float()
+    z = obs_proj + _mm(x.expand(members, -1, -1), pack.critic_act)
     cache = []
     hidden = len(pack.critic) - 1
     h = z
     for i, layer in enumerate(pack.critic):
         if i > 0:
-            z = torch.baddbmm(layer.bias, h.to(dtype), layer.weight).float() if dtype == torch.float32 else \
-                torch.bmm(h.to(dtype), layer.weight).float() + layer.bias
+            z = _mm(h, layer.weight, layer.bias)
         if i == hidden:
             break
-        normed = inv_std = None
+        pre_norm = stats = None
         if layer.ln_weight is not None:
-            z, normed, inv_std = _layer_norm(z, layer)
+            pre_norm = z
+            normed, mean, rstd = _normalise(z)
+            stats = (mean, rstd)
+            z = torch.addcmul(layer.ln_bias, normed, layer.ln_weight)
         h = F.relu(z)
-        cache.append((normed, inv_std, z > 0))
+        cache.append((pre_norm, stats, h))
     q = z.squeeze(-1)  # [E, M]
     if q_agg == "mean":
-        q_out, weight = q.mean(0), torch.full((members, q.shape[1], 1), 1.0 / members, device=q.device)
+        q_out = q.mean(0)
     elif q_agg == "min":
         q_out, idx = q.min(0)
-        weight = F.one_hot(idx, members).T.unsqueeze(-1).to(q.dtype)
     else:
         raise ValueError(f"unknown ensemble aggregation {q_agg!r}; expected 'min' or 'mean'")
     if not need_grad:
         return q_out, None
-    grad = weight * pack.critic[-1].weight.float().transpose(1, 2)  # dQ/dh_last [E, M, H]
-    for i in range(hidden - 1, -1, -1):
-        normed, inv_std, active = cache[i]
-        grad = grad * active
+    head = pack.critic_head_t  # dQ_e/dh_last [E, 1, H]
+    if q_agg == "mean":
+        grad = (head / members).expand(-1, q.shape[1], -1)
+    else:
+        grad = F.one_hot(idx, members).T.unsqueeze(-1).to(head.dtype) * head
+    for i in range(hidden - 1, -1, -1):  # the same backward ops autograd would run, called directly
+        pre_norm, stats, out = cache[i]
+        grad = torch.ops.aten.threshold_backward(grad, out, 0)
         layer = pack.critic[i]
-        if normed is not None:
-            g = grad * layer.ln_weight
-            grad = inv_std * (g - g.mean(-1, keepdim=True) - normed * (g * normed).mean(-1, keepdim=True))
+        if pre_norm is not None:
+            grad = torch.ops.aten.native_layer_norm_backward(grad * layer.ln_weight, pre_norm, pre_norm.shape[-1:],
+                                                             *stats, None, None, [True, False, False])[0]
         w_t = pack.critic_act_t if i == 0 else layer.weight.transpose(1, 2)
-        grad = torch.bmm(grad.to(dtype), w_t).float()
+        grad = _mm(grad, w_t)
     return q_out, grad.sum(0)
 
 
@@ -209,9 +221,8 @@ def fused_act(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: i
     """``(particles [B, N, d], aggregated Q [B, N])`` for ``obs [B, o]`` from behavior ``noise [B, N, d]``."""
     b, n, d = noise.shape
     x = behavior_sample(pack, obs, noise, flow_steps, settings.low, settings.high)
-    dtype = pack.critic_act.dtype
     members = pack.critic_obs.shape[0]
-    obs_proj = torch.bmm(obs.to(dtype).expand(members, -1, -1), pack.critic_obs).float()  # [E, B, H0]
+    obs_proj = _mm(obs.expand(members, -1, -1), pack.critic_obs)  # [E, B, H0]
     obs_proj = (obs_proj.unsqueeze(2) + pack.critic[0].bias.unsqueeze(1)).expand(-1, -1, n, -1).reshape(
         members, b * n, -1)
     m = v = None
