@@ -1,7 +1,9 @@
-"""Online collection: env steps/s with 1, 2 and 4 EnvRunners on cube-single, the share of wall time spent
-sampling vs learning in an online round (utd_ratio 1), and the acting cost per env step at budgets 0 and 3.
+"""Online collection and evaluation end to end, per acting path (``training.acting``) in the same run:
+env steps/s collected with 1 and 2 EnvRunners at exploration budgets 0 and 3, the wall time of a 4-budget,
+10-episode evaluation round on cube-single, and (``--round``) the share of wall time spent sampling vs learning in
+an online round (utd_ratio 1). The first path listed is the baseline of the ratios.
 
-Usage: python benchmarks/online_sampling.py [--steps 2000] [--runners 1 2 4]
+Usage: python benchmarks/online_sampling.py [--steps 2000] [--runners 1 2] [--acting eager fused] [--round]
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ CPU_NETS = dict(hidden_dims=(256, 256), actor_hidden_dims=(256, 256), num_partic
                 train_vgf_steps=1, vgf_lr=0.05, train_q_agg="mean", bf16=True)
 
 
-def build(dataset_path: str, runners: int, exploration_steps: int = 0, start_training: int = 10**9):
+def build(dataset_path: str, runners: int, exploration_steps: int = 0, start_training: int = 10**9,
+          acting: str = "fused"):
     from vgf_ray.rllib import VGFConfig
 
     config = (VGFConfig().environment(env_config={"ogbench": "cube-single-play"})
               .training(**CPU_NETS, dataset={"name": "cube-single-play", "path": dataset_path}, offline_steps=0,
                         online_env_steps=10**9, start_training=start_training, rollout_steps_per_iteration=500,
-                        exploration_steps=exploration_steps)
+                        exploration_steps=exploration_steps, acting=acting)
               .env_runners(num_env_runners=runners, num_cpus_per_env_runner=0.5, rollout_fragment_length=50)
               .evaluation(evaluation_interval=None))
     return config.build_algo()
@@ -40,35 +43,33 @@ def env_steps_per_second(algo, steps: int) -> float:
     return (algo.vgf_counters["online_env_steps"] - before) / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--runners", type=int, nargs="+", default=[1, 2, 4])
-    args = parser.parse_args()
-    import ray
+def evaluation_round_seconds(algo, episodes: int) -> float:
+    """Wall time of one evaluation round: ``episodes`` episodes at each of the budgets 0..3."""
+    from vgf_ray.rllib.evaluation import run_budget_evaluation
 
-    from vgf_ray.data.ogbench_generate import ensure_ogbench_dataset
+    start = time.perf_counter()
+    run_budget_evaluation(algo.env_runner_group, [0, 1, 2, 3], episodes, CPU_NETS.get("vgf_lr", 0.05))
+    return time.perf_counter() - start
 
-    print(f"machine: {common.machine()}")
-    path = str(ensure_ogbench_dataset("cube-single-play", 2000, Path(tempfile.gettempdir()) / "vgf_bench",
-                                      episode_length=201, progress=False))
-    ray.init(num_cpus=max(4, 2 + max(args.runners)), include_dashboard=False, log_to_driver=False)
-    print("collection only (no updates), exploration budget L=0:")
-    for runners in args.runners:
-        algo = build(path, runners)
-        try:
-            rate = env_steps_per_second(algo, args.steps)
-        finally:
-            algo.stop()
-        print(f"  {runners} EnvRunner(s): {rate:8.1f} env steps/s", flush=True)
-    for budget in (0, 3):
-        algo = build(path, 1, exploration_steps=budget)
-        try:
-            rate = env_steps_per_second(algo, args.steps // 2)
-        finally:
-            algo.stop()
-        print(f"acting + env cost per env step at budget {budget}: {1000.0 / rate:6.2f} ms (1 EnvRunner)", flush=True)
-    algo = build(path, 2, start_training=0)
+
+def measure(path: str, acting: str, runners: list[int], steps: int, episodes: int) -> dict[str, float]:
+    figures = {}
+    for count in runners:
+        for budget in (0, 3):
+            algo = build(path, count, exploration_steps=budget, acting=acting)
+            try:
+                figures[f"env steps/s, {count} EnvRunner(s), L={budget}"] = env_steps_per_second(algo, steps)
+                if count == max(runners) and budget == 0:
+                    figures[f"evaluation round s ({episodes} episodes x 4 budgets, {count} EnvRunners)"] = \
+                        evaluation_round_seconds(algo, episodes)
+            finally:
+                algo.stop()
+            print(f"  [{acting}] {count} EnvRunner(s), L={budget}: done", flush=True)
+    return figures
+
+
+def online_round_shares(path: str, acting: str) -> None:
+    algo = build(path, 2, start_training=0, acting=acting)
     try:
         algo.train()
         timers = {"sample": 0.0, "learn": 0.0}
@@ -84,8 +85,38 @@ def main() -> None:
     finally:
         algo.stop()
     total = sum(timers.values())
-    print(f"online round, 2 EnvRunners, utd 1: sampling {timers['sample'] / total:.0%} / learning "
+    print(f"online round [{acting}], 2 EnvRunners, utd 1: sampling {timers['sample'] / total:.0%} / learning "
           f"{timers['learn'] / total:.0%} of {total:.1f} s wall time")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--runners", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--acting", nargs="+", default=["eager", "fused"], choices=["eager", "fused", "compiled"])
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per budget in the evaluation round")
+    parser.add_argument("--round", action="store_true", help="also the sampling/learning split of an online round")
+    args = parser.parse_args()
+    import ray
+
+    from vgf_ray.data.ogbench_generate import ensure_ogbench_dataset
+
+    print(f"machine: {common.machine()}")
+    path = str(ensure_ogbench_dataset("cube-single-play", 2000, Path(tempfile.gettempdir()) / "vgf_bench",
+                                      episode_length=201, progress=False))
+    ray.init(num_cpus=max(4, 2 + max(args.runners)), include_dashboard=False, log_to_driver=False)
+    results = {acting: measure(path, acting, args.runners, args.steps, args.episodes) for acting in args.acting}
+    baseline = args.acting[0]
+    print(f"\n| figure | {' | '.join(args.acting)} | {' | '.join(f'{a} vs {baseline}' for a in args.acting[1:])} |")
+    print("|---|" + "---|" * (2 * len(args.acting) - 1))
+    for key, base in results[baseline].items():
+        values = [results[a][key] for a in args.acting]
+        # Rates: higher is better; seconds: lower is better. Ratios are "times faster".
+        ratios = [v / base if "steps/s" in key else base / v for v in values[1:]]
+        print(f"| {key} | " + " | ".join(f"{v:.1f}" for v in values) + " | "
+              + " | ".join(f"{r:.2f}x" for r in ratios) + " |", flush=True)
+    if args.round:
+        online_round_shares(path, args.acting[-1])
 
 
 if __name__ == "__main__":
