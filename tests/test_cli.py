@@ -162,3 +162,19 @@ def test_resume_continues_an_interrupted_run_exactly(ray_session, tiny_experimen
 def test_resume_rejects_a_folder_that_is_not_a_checkpoint(tiny_experiment, tmp_path, capsys):
     assert main(["train", str(tiny_experiment), "--quiet", "--resume", str(tmp_path)]) == 2
     assert "not an RLlib checkpoint folder" in capsys.readouterr().err
+
+
+def test_internal_errors_keep_their_traceback(tiny_experiment, monkeypatch, capsys):
+    """A bad value from the user is one line with exit code 2; a bug (even a ValueError) is not hidden."""
+    import vgf_ray.experiment
+
+    def broken(*args, **kwargs):
+        raise ValueError("operands could not be broadcast together")  # what a numpy bug looks like
+
+    monkeypatch.setattr(vgf_ray.experiment, "run_experiment", broken)
+    with pytest.raises(ValueError, match="broadcast"):
+        main(["train", str(tiny_experiment), "--quiet"])
+    monkeypatch.undo()
+    assert main(["train", str(tiny_experiment), "--quiet", "--set", "training.num_particles=0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "num_particles must be an integer >= 1" in err

@@ -154,9 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     _env_defaults()
     args = build_parser().parse_args(argv)
+    from vgf_ray.errors import InputError
+
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (InputError, FileNotFoundError) as err:  # the user's to fix: one line; anything else keeps its traceback
         print(f"vgf-ray {args.command}: error: {err}", file=sys.stderr)
         return 2
 

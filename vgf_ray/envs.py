@@ -7,6 +7,8 @@ from typing import Any
 import gymnasium
 import numpy as np
 
+from vgf_ray.errors import ConfigError
+
 SUCCESS_TIMINGS = ("post", "pre")
 
 
@@ -28,13 +30,13 @@ class VGFEnv(gymnasium.Wrapper):
 
             timing = config.get("success_timing", "post")
             if timing not in SUCCESS_TIMINGS:
-                raise ValueError(f"env_config.success_timing={timing!r} is not one of {SUCCESS_TIMINGS}")
+                raise ConfigError(f"env_config.success_timing={timing!r} is not one of {SUCCESS_TIMINGS}")
             env = gymnasium.make(parse_ogbench_name(config["ogbench"]).singletask_env_id,
                                  success_timing=timing, **extra)
         elif "gym_id" in config:
             env = gymnasium.make(config["gym_id"], **extra)
         else:
-            raise ValueError(f"env_config needs 'ogbench' or 'gym_id', got keys {sorted(config)}")
+            raise ConfigError(f"env_config needs 'ogbench' or 'gym_id', got keys {sorted(config)}")
         super().__init__(env)
         space = env.observation_space
         self.observation_space = gymnasium.spaces.Box(space.low.astype(np.float32), space.high.astype(np.float32),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from vgf_ray.errors import ConfigError
+
 ENSEMBLE_AGGS = ("min", "mean")
 PARTICLE_AGGS = ("mean", "max")
 SELECTIONS = ("max", "softmax", "random")
@@ -61,28 +63,28 @@ class VGFHyperParams:
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
-                raise ValueError(f"{key}={getattr(self, key)!r} is not one of {allowed}")
+                raise ConfigError(f"{key}={getattr(self, key)!r} is not one of {allowed}")
         positive_ints = ("num_particles", "bc_flow_steps", "num_critics")
         for key in positive_ints:
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
+                raise ConfigError(f"{key} must be an integer >= 1, got {value!r}")
         if not isinstance(self.train_vgf_steps, int) or self.train_vgf_steps < 0:
-            raise ValueError(f"train_vgf_steps must be an integer >= 0, got {self.train_vgf_steps!r}")
+            raise ConfigError(f"train_vgf_steps must be an integer >= 0, got {self.train_vgf_steps!r}")
         for key in ("vgf_lr",):
             if getattr(self, key) < 0:
-                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)!r}")
+                raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)!r}")
         for key in ("value_lr", "actor_lr", "vgf_alpha", "softmax_temp"):
             if getattr(self, key) <= 0:
-                raise ValueError(f"{key} must be > 0, got {getattr(self, key)!r}")
+                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)!r}")
         if not 0.0 <= self.discount <= 1.0:
-            raise ValueError(f"discount must be in [0, 1], got {self.discount!r}")
+            raise ConfigError(f"discount must be in [0, 1], got {self.discount!r}")
         if not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"tau must be in (0, 1], got {self.tau!r}")
+            raise ConfigError(f"tau must be in (0, 1], got {self.tau!r}")
         for key in ("hidden_dims", "actor_hidden_dims"):
             dims = getattr(self, key)
             if not dims or any(int(d) < 1 for d in dims):
-                raise ValueError(f"{key} must be a non-empty list of positive widths, got {dims!r}")
+                raise ConfigError(f"{key} must be a non-empty list of positive widths, got {dims!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> VGFHyperParams:
@@ -90,7 +92,7 @@ class VGFHyperParams:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown VGF hyperparameter(s) {unknown}; known keys: {sorted(known)}")
+            raise ConfigError(f"unknown VGF hyperparameter(s) {unknown}; known keys: {sorted(known)}")
         values = dict(values)
         for key in ("hidden_dims", "actor_hidden_dims"):
             if key in values:

@@ -13,6 +13,8 @@ import bisect
 from dataclasses import dataclass
 from typing import Any
 
+from vgf_ray.errors import InputError
+
 GRAD_STEPS, ENV_STEPS = "grad_steps", "env_steps"
 UNITS = (GRAD_STEPS, ENV_STEPS)
 INTERPOLATIONS = ("constant", "linear")
@@ -32,7 +34,7 @@ LEARNER_KEYS = tuple(k for k in SCHEDULE_KEYS if k not in EXPLORATION_KEYS)
 WHERE = "training.budget_schedule"
 
 
-class ScheduleError(ValueError):
+class ScheduleError(InputError):
     """A schedule entry that cannot be applied; the message names the entry."""
 
 

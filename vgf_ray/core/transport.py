@@ -15,6 +15,8 @@ from typing import Literal
 
 import torch
 
+from vgf_ray.errors import ConfigError
+
 StepRule = Literal["adam", "euler"]
 QAgg = Literal["mean", "min"]
 
@@ -35,9 +37,9 @@ class TransportBudget:
 
     def __post_init__(self) -> None:
         if self.steps < 0:
-            raise ValueError(f"transport steps must be >= 0, got {self.steps}")
+            raise ConfigError(f"transport steps must be >= 0, got {self.steps}")
         if self.step_size < 0:
-            raise ValueError(f"transport step_size must be >= 0, got {self.step_size}")
+            raise ConfigError(f"transport step_size must be >= 0, got {self.step_size}")
 
 
 def aggregate_ensemble(q: torch.Tensor, how: str) -> torch.Tensor:

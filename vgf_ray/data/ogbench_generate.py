@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import trange
 
 from vgf_ray.data.ogbench_names import GENERATABLE, parse_ogbench_name
+from vgf_ray.errors import ConfigError
 
 PLAN_NOISE, PLAN_NOISE_SMOOTHING = 0.1, 0.5
 MAZE_ACTION_NOISE = 0.2
@@ -147,11 +148,11 @@ def generate_ogbench_dataset(
     """Generate ``<dataset>-v0.npz`` and ``<dataset>-v0-val.npz`` (about ``num_transitions`` loaded transitions)."""
     name = parse_ogbench_name(dataset)
     if name.dataset not in GENERATABLE:
-        raise ValueError(f"cannot generate {name.dataset!r} here (no shipped oracle); generatable: {GENERATABLE}")
+        raise ConfigError(f"cannot generate {name.dataset!r} here (no shipped oracle); generatable: {GENERATABLE}")
     if episode_length < 2:
-        raise ValueError(f"episode_length must be >= 2, got {episode_length}")
+        raise ConfigError(f"episode_length must be >= 2, got {episode_length}")
     if num_transitions < 1:
-        raise ValueError(f"num_transitions must be >= 1, got {num_transitions}")
+        raise ConfigError(f"num_transitions must be >= 1, got {num_transitions}")
     per_episode = episode_length - 1  # the loader drops each trajectory's last step
     train_eps = max(1, math.ceil(num_transitions / per_episode))
     val_eps = max(1, math.ceil(train_eps * val_fraction))

@@ -14,6 +14,7 @@ import numpy as np
 
 from vgf_ray.data.ogbench_names import parse_ogbench_name
 from vgf_ray.data.transitions import DatasetError, check_action_box, finalize_transitions
+from vgf_ray.errors import ConfigError
 
 RAW_KEYS = ("observations", "actions", "terminals")
 
@@ -79,7 +80,7 @@ def load_ogbench_transitions(
     env.close()
     chosen = {"train": train, "val": val}.get(split)
     if chosen is None:
-        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        raise ConfigError(f"split must be 'train' or 'val', got {split!r}")
     source = str(path if split == "train" else val_path)
     data = finalize_transitions(chosen, source, obs_dim, act_dim)
     info = {"obs_dim": obs_dim, "act_dim": act_dim, "env_id": parsed.singletask_env_id,

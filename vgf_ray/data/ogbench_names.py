@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from vgf_ray.errors import ConfigError
+
 # FQL's default task per environment family (spec 2.9).
 DEFAULT_TASKS = {
     "cube-single": 2, "cube-double": 2, "scene": 2,
@@ -57,7 +59,7 @@ def parse_ogbench_name(name: str) -> OGBenchName:
     """Parse a dataset or singletask name; the default task is FQL's when no ``-taskN`` is given."""
     match = _NAME.match(name)
     if match is None:
-        raise ValueError(
+        raise ConfigError(
             f"not an OGBench dataset name: {name!r}; expected e.g. 'cube-single-play' or "
             "'cube-single-play-singletask-task2-v0'"
         )
@@ -67,7 +69,7 @@ def parse_ogbench_name(name: str) -> OGBenchName:
     elif env in DEFAULT_TASKS:
         task = DEFAULT_TASKS[env]
     else:
-        raise ValueError(f"no default task known for OGBench env {env!r}; name the task (-singletask-taskN-v0)")
+        raise ConfigError(f"no default task known for OGBench env {env!r}; name the task (-singletask-taskN-v0)")
     if not 1 <= task <= 5:
-        raise ValueError(f"OGBench singletask ids are 1..5, got task {task} in {name!r}")
+        raise ConfigError(f"OGBench singletask ids are 1..5, got task {task} in {name!r}")
     return OGBenchName(env, match["type"], task)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from vgf_ray.data.transitions import TRANSITION_KEYS
+from vgf_ray.errors import ConfigError
 
 REPLAY_STYLES = ("iql", "rlpd", "wsrl")
 
@@ -24,7 +25,7 @@ class OnlineRing:
 
     def __init__(self, obs_dim: int, act_dim: int, capacity: int, device: torch.device):
         if capacity < 1:
-            raise ValueError(f"online buffer capacity must be >= 1, got {capacity}")
+            raise ConfigError(f"online buffer capacity must be >= 1, got {capacity}")
         self.capacity, self.device = capacity, device
         widths = {"observations": obs_dim, "next_observations": obs_dim, "actions": act_dim}
         self.tensors = {k: torch.zeros((capacity, widths[k]) if k in widths else (capacity,), device=device)
@@ -69,9 +70,9 @@ class OfflineOnlineReplay:
     def __init__(self, offline: dict[str, np.ndarray], device: torch.device | str = "cpu", capacity: int = 1_000_000,
                  style: str = "iql", online_fraction: float | None = None):
         if style not in REPLAY_STYLES:
-            raise ValueError(f"replay_style={style!r} is not one of {REPLAY_STYLES}")
+            raise ConfigError(f"replay_style={style!r} is not one of {REPLAY_STYLES}")
         if online_fraction is not None and not 0.0 <= online_fraction <= 1.0:
-            raise ValueError(f"online_fraction must be in [0, 1], got {online_fraction}")
+            raise ConfigError(f"online_fraction must be in [0, 1], got {online_fraction}")
         self.device = torch.device(device)
         self.offline = {k: torch.as_tensor(np.asarray(offline[k], np.float32), device=self.device)
                         for k in TRANSITION_KEYS}

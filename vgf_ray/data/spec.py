@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from vgf_ray.errors import ConfigError
+
 SOURCES = ("ogbench", "minari")
 
 
@@ -26,9 +28,9 @@ class DatasetSpec:
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
-            raise ValueError(f"dataset.source={self.source!r} is not one of {SOURCES}")
+            raise ConfigError(f"dataset.source={self.source!r} is not one of {SOURCES}")
         if self.num_transitions < 1:
-            raise ValueError(f"dataset.num_transitions must be >= 1, got {self.num_transitions}")
+            raise ConfigError(f"dataset.num_transitions must be >= 1, got {self.num_transitions}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | DatasetSpec) -> DatasetSpec:
@@ -37,7 +39,7 @@ class DatasetSpec:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown dataset key(s) {unknown}; known keys: {sorted(known)}")
+            raise ConfigError(f"unknown dataset key(s) {unknown}; known keys: {sorted(known)}")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from vgf_ray.errors import InputError
+
 TRANSITION_KEYS = ("observations", "actions", "rewards", "next_observations", "masks")
 ACTION_CLIP = 1.0 - 1e-5  # the authors clip dataset actions to [-1+1e-5, 1-1e-5] (spec 2.9)
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """Offline data that cannot be trained on; the message names the source and the problem."""
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from vgf_ray.errors import InputError
+
 SECTIONS = {"name", "seed", "iterations", "checkpoint_every", "output_dir", "ray", "env", "dataset", "training",
             "evaluation", "resources", "mlflow", "sweep"}
 DEFAULTS: dict[str, Any] = {
@@ -27,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class ExperimentError(ValueError):
+class ExperimentError(InputError):
     """A bad experiment file or override; the message names the file and key."""
 
 

@@ -11,6 +11,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from vgf_ray.core.hparams import VGFHyperParams
 from vgf_ray.core.schedule import SCHEDULE_KEYS, BudgetSchedule, check_value
 from vgf_ray.data.spec import DatasetSpec
+from vgf_ray.errors import ConfigError
 
 HPARAM_KEYS = tuple(f.name for f in fields(VGFHyperParams))
 EXTRA_KEYS = ("dataset", "updates_per_iteration", "eval_budgets", "eval_step_size", "exploration_steps",
@@ -105,37 +106,37 @@ class VGFConfig(AlgorithmConfig):
         DatasetSpec.from_dict(self.dataset)
         budgets = list(self.eval_budgets)
         if not budgets or any(not isinstance(b, int) or b < 0 for b in budgets):
-            raise ValueError(f"eval_budgets must be a non-empty list of integers >= 0, got {self.eval_budgets!r}")
+            raise ConfigError(f"eval_budgets must be a non-empty list of integers >= 0, got {self.eval_budgets!r}")
         if not isinstance(self.updates_per_iteration, int) or self.updates_per_iteration < 1:
-            raise ValueError(f"updates_per_iteration must be an integer >= 1, got {self.updates_per_iteration!r}")
+            raise ConfigError(f"updates_per_iteration must be an integer >= 1, got {self.updates_per_iteration!r}")
         if not isinstance(self.exploration_steps, int) or self.exploration_steps < 0:
-            raise ValueError(f"exploration_steps must be an integer >= 0, got {self.exploration_steps!r}")
+            raise ConfigError(f"exploration_steps must be an integer >= 0, got {self.exploration_steps!r}")
         self.schedule()  # raises ScheduleError naming the bad entry
         if self.exploration_step_size is not None:
             check_value("exploration_step_size", self.exploration_step_size, "exploration_step_size")
         if self.eval_step_size is not None and self.eval_step_size < 0:
-            raise ValueError(f"eval_step_size must be >= 0, got {self.eval_step_size!r}")
+            raise ConfigError(f"eval_step_size must be >= 0, got {self.eval_step_size!r}")
         if self.exploration_selection not in ("max", "softmax", "random"):
-            raise ValueError(f"exploration_selection={self.exploration_selection!r} is not one of "
+            raise ConfigError(f"exploration_selection={self.exploration_selection!r} is not one of "
                              "('max', 'softmax', 'random')")
         from vgf_ray.data.replay import REPLAY_STYLES
 
         if self.replay_style not in REPLAY_STYLES:
-            raise ValueError(f"replay_style={self.replay_style!r} is not one of {REPLAY_STYLES}")
+            raise ConfigError(f"replay_style={self.replay_style!r} is not one of {REPLAY_STYLES}")
         if self.online_fraction is not None and not 0.0 <= self.online_fraction <= 1.0:
-            raise ValueError(f"online_fraction must be in [0, 1], got {self.online_fraction!r}")
+            raise ConfigError(f"online_fraction must be in [0, 1], got {self.online_fraction!r}")
         for key in ("online_env_steps", "start_training"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 0:
-                raise ValueError(f"{key} must be an integer >= 0, got {getattr(self, key)!r}")
+                raise ConfigError(f"{key} must be an integer >= 0, got {getattr(self, key)!r}")
         for key in ("online_buffer_capacity", "rollout_steps_per_iteration"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
-                raise ValueError(f"{key} must be an integer >= 1, got {getattr(self, key)!r}")
+                raise ConfigError(f"{key} must be an integer >= 1, got {getattr(self, key)!r}")
         if self.offline_steps is not None and (not isinstance(self.offline_steps, int) or self.offline_steps < 0):
-            raise ValueError(f"offline_steps must be None or an integer >= 0, got {self.offline_steps!r}")
+            raise ConfigError(f"offline_steps must be None or an integer >= 0, got {self.offline_steps!r}")
         if self.online_env_steps and self.offline_steps is None:
-            raise ValueError("online_env_steps > 0 needs offline_steps (an integer; 0 = online only)")
+            raise ConfigError("online_env_steps > 0 needs offline_steps (an integer; 0 = online only)")
         if self.utd_ratio <= 0:
-            raise ValueError(f"utd_ratio must be > 0, got {self.utd_ratio!r}")
+            raise ConfigError(f"utd_ratio must be > 0, got {self.utd_ratio!r}")
         if self.grad_clip_norm is not None:
             self.grad_clip, self.grad_clip_by = self.grad_clip_norm, "global_norm"
         super().validate()

@@ -15,6 +15,7 @@ from ray.rllib.utils.annotations import override
 from vgf_ray.core.hparams import VGFHyperParams
 from vgf_ray.core.transport import TransportBudget
 from vgf_ray.core.vgf import VGFNetworks, group_losses
+from vgf_ray.errors import ConfigError
 
 TARGET_CRITIC = "nets.target_critic"  # the one part acting never uses
 
@@ -36,9 +37,9 @@ class VGFTorchRLModule(TorchRLModule, InferenceOnlyAPI):
         self.hp = VGFHyperParams.from_dict(cfg.get("vgf", {}))
         obs_space, act_space = self.observation_space, self.action_space
         if obs_space is None or len(obs_space.shape) != 1:
-            raise ValueError(f"VGF needs a 1-D Box observation space, got {obs_space}")
+            raise ConfigError(f"VGF needs a 1-D Box observation space, got {obs_space}")
         if not (np.allclose(act_space.low, -1.0) and np.allclose(act_space.high, 1.0)):
-            raise ValueError(f"VGF needs the [-1, 1] action box (rescale the env's actions), got {act_space}")
+            raise ConfigError(f"VGF needs the [-1, 1] action box (rescale the env's actions), got {act_space}")
         self.nets = VGFNetworks(obs_space.shape[0], act_space.shape[0], self.hp)
         if self.inference_only:  # here, not by RLlib: its removal of a nested attribute deletes the wrong one
             del self.nets.target_critic
