@@ -2,6 +2,8 @@
 
 import csv
 import json
+import pickle
+import shutil
 from pathlib import Path
 
 import pytest
@@ -141,7 +143,8 @@ def test_resume_continues_an_interrupted_run_exactly(ray_session, tiny_experimen
     elsewhere = sets(f"output_dir={tmp_path / 'elsewhere'}", "mlflow.experiment=elsewhere")  # checkpoint is at 3 now
     assert main(["train", str(tiny_experiment), "--quiet", *elsewhere, "--resume", checkpoint,
                  *sets(*overrides, "iterations=4")]) == 0
-    assert "warning" not in capsys.readouterr().err
+    err = capsys.readouterr().err  # from outside the run's folder: the one warning says checkpoints are pickles
+    assert err.count("warning") == 1 and "checkpoints are pickles" in err
     assert [r["iteration"] for r in history("elsewhere")] == [1, 2, 3, 4]
     (Path(checkpoint) / "history.json").unlink()  # a checkpoint without its history, resumed into a new folder
     bare = sets(f"output_dir={tmp_path / 'bare'}", "mlflow.experiment=bare")
@@ -149,6 +152,24 @@ def test_resume_continues_an_interrupted_run_exactly(ray_session, tiny_experimen
                  *sets(*overrides, "iterations=4")]) == 0
     assert "(0 found)" in capsys.readouterr().err  # says the curve is partial
     assert [r["iteration"] for r in history("bare")] == [4]
+
+    # Checked before loading, one line each: other networks, an incomplete save, another algorithm's checkpoint.
+    assert main(["train", str(tiny_experiment), "--quiet", *bare, "--resume", checkpoint,
+                 *sets(*overrides, "iterations=5", "training.hidden_dims=[16, 16]")]) == 2
+    assert "its training.hidden_dims is [32, 32] but this run's is [16, 16]" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    shutil.copytree(checkpoint, broken)
+    (broken / "algorithm_state.pkl").unlink()
+    assert main(["train", str(tiny_experiment), "--quiet", *bare, "--resume", str(broken),
+                 *sets(*overrides, "iterations=5")]) == 2
+    assert main(["evaluate", str(broken), "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("incomplete checkpoint (missing algorithm_state.pkl)") == 2
+    other = tmp_path / "other"
+    shutil.copytree(checkpoint, other)
+    (other / "class_and_ctor_args.pkl").write_bytes(pickle.dumps({"class": dict, "ctor_args_and_kwargs": ((), {})}))
+    assert main(["train", str(tiny_experiment), "--quiet", *bare, "--from-checkpoint", str(other)]) == 2
+    assert "a checkpoint of dict, not of VGF" in capsys.readouterr().err
 
     import mlflow
 

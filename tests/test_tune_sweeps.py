@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from vgf_ray.cli import main
+from vgf_ray.errors import InputError
 from vgf_ray.experiment import ExperimentError, load_experiment
 from vgf_ray.experiment.lineage import read_lineage
 from vgf_ray.metrics import BUDGET_METRICS, GRAD_STEPS, ITERATION
@@ -210,9 +211,9 @@ def test_pbt_population_continues_a_shared_start_checkpoint(ray_session, sweep_f
     with pytest.raises(ExperimentError, match=r"start_from .* iteration 2, so iterations \(2\) leaves"):
         parse_sweep(exp, 2)
     other = load_experiment(path, [f"sweep.start_from={checkpoint}", "training.hidden_dims=[16, 16]"])
-    with pytest.raises(ExperimentError, match=r"its training.hidden_dims is \[32, 32\] but the sweep's is \[16, 16\]"):
+    with pytest.raises(InputError, match=r"its training.hidden_dims is \[32, 32\] but this run's is \[16, 16\]"):
         parse_sweep(other, 6)
-    with pytest.raises(ExperimentError, match=r"sweep.start_from .*not an RLlib checkpoint"):
+    with pytest.raises(InputError, match=r"sweep.start_from .*not an RLlib checkpoint"):
         parse_sweep(load_experiment(path, [f"sweep.start_from={tmp_path}"]), 6)
 
     assert main(["tune", str(path), "--set", f"sweep.start_from={checkpoint}",

@@ -31,13 +31,6 @@ EXPERIMENT_YAML = "experiment.yaml"
 IterationObserver = Callable[[Any, list[dict], list[dict]], None]
 
 
-def checkpoint_dir(path: str, flag: str) -> str:
-    resolved = Path(path).resolve()
-    if not (resolved / "rllib_checkpoint.json").exists():
-        raise ExperimentError(f"{flag} {path}: not an RLlib checkpoint folder (no rllib_checkpoint.json)")
-    return str(resolved)
-
-
 def save_checkpoint(algo, path: Path, history: list[dict], lineage: list[dict]) -> str:
     """RLlib's checkpoint plus the run's history and budget lineage beside it."""
     saved = algo.save_to_path(str(path))
@@ -47,21 +40,30 @@ def save_checkpoint(algo, path: Path, history: list[dict], lineage: list[dict]) 
 
 
 def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None = None,
-                   resume: str | None = None, observer: IterationObserver | None = None) -> dict:
+                   resume: str | None = None, observer: IterationObserver | None = None,
+                   trust_checkpoint: bool = False) -> dict:
     """Train for ``iterations`` (``auto``: both phases); returns ``{"history", "final", "checkpoint", "output_dir"}``.
 
     ``from_checkpoint`` starts from a checkpoint's trained networks (e.g. online fine-tuning of an offline run).
     ``resume`` continues a run exactly: every learner, optimizer, replay, counter and the iteration count come back
     from the checkpoint, and its history (saved in the checkpoint, else in ``output_dir``) is continued up to
     ``iterations``. Values the experiment changes (e.g. a PBT mutation) take effect from the restored step on.
+    Either checkpoint is checked first (VGF, complete, same task and networks); one from outside ``output_dir``
+    gets a warning that it is a pickle, unless ``trust_checkpoint`` (a Tune trial's own checkpoints).
     """
+    from vgf_ray.rllib.checkpoint_check import check_checkpoint
+
     if from_checkpoint and resume:
         raise ExperimentError("use either --from-checkpoint (weights only) or --resume (whole run), not both")
-    from_checkpoint = checkpoint_dir(from_checkpoint, "--from-checkpoint") if from_checkpoint else None
-    resume = checkpoint_dir(resume, "--resume") if resume else None
     from tqdm import tqdm
 
     config = build_config(exp)  # bad settings fail before anything is written
+    trusted = None if trust_checkpoint else exp["output_dir"]
+    if from_checkpoint:
+        from_checkpoint = check_checkpoint(from_checkpoint, "--from-checkpoint", config, whole_run=False,
+                                           trusted_root=trusted)
+    if resume:
+        resume = check_checkpoint(resume, "--resume", config, whole_run=True, trusted_root=trusted)
     total = resolve_iterations(exp, config)
     out_dir = Path(exp["output_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -128,11 +130,10 @@ def evaluate_checkpoint(checkpoint: str, budgets: list[int], episodes: int, step
     """Restore a trained VGF and evaluate it at each budget; writes JSON and the budget plot."""
     from vgf_ray.plots import plot_budget_curve
     from vgf_ray.rllib import VGF
+    from vgf_ray.rllib.checkpoint_check import check_checkpoint
     from vgf_ray.rllib.evaluation import run_budget_evaluation
 
-    checkpoint_path = Path(checkpoint).resolve()
-    if not checkpoint_path.exists():
-        raise FileNotFoundError(f"{checkpoint_path}: checkpoint not found")
+    checkpoint_path = Path(check_checkpoint(checkpoint, "evaluate"))
     algo = VGF.from_checkpoint(str(checkpoint_path))
     try:
         values = algo.budget_values()

@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from vgf_ray.core.schedule import SCHEDULE_KEYS
 from vgf_ray.experiment.history import HISTORY_JSON, read_history
 from vgf_ray.experiment.schema import ExperimentError
@@ -50,9 +48,6 @@ SEARCHABLE_SECTIONS = ("training", "evaluation", "dataset", "env", "resources")
 # PBT/PB2 mutate the transport budget and learning rates between checkpoints: what a budget schedule can replay.
 MUTABLE_KEYS = tuple(f"training.{key}" for key in SCHEDULE_KEYS)
 INTEGER_KEYS = {"training.train_vgf_steps", "training.exploration_steps"}
-# What a start_from checkpoint must share with the sweep to be restorable into its trials.
-START_FROM_MUST_MATCH = (("env", "ogbench"), ("env", "gym_id"), ("training", "hidden_dims"),
-                         ("training", "actor_hidden_dims"))
 SCHEDULER_FIELDS = {
     "fifo": {"type"},
     "asha": {"type", "grace_period", "reduction_factor"},
@@ -177,13 +172,16 @@ class SweepSpec:
 
 
 def _start_from(path: Any, exp: dict, iterations: int, budgets_interval: int) -> tuple[str | None, int]:
-    """``(checkpoint folder, its iteration)`` of ``sweep.start_from``, checked against the experiment."""
-    from vgf_ray.experiment.runner import EXPERIMENT_YAML, checkpoint_dir
+    """``(checkpoint folder, its iteration)`` of ``sweep.start_from``: a complete VGF checkpoint of this task and
+    these networks (checked once here, for every trial), at an iteration the trials can continue from."""
+    from vgf_ray.experiment.build import build_config
+    from vgf_ray.rllib.checkpoint_check import check_checkpoint
 
     if path is None:
         return None, 0
     where = "sweep.start_from"
-    folder = Path(checkpoint_dir(str(path), where))
+    folder = Path(check_checkpoint(str(path), where, build_config(exp), whole_run=True,
+                                   trusted_root=exp["output_dir"]))
     history = read_history(folder, sys.maxsize)
     if not history:
         raise ExperimentError(f"{where} {path}: holds no {HISTORY_JSON}; start from a checkpoint that vgf-ray "
@@ -195,15 +193,6 @@ def _start_from(path: Any, exp: dict, iterations: int, budgets_interval: int) ->
     if start % budgets_interval:
         raise ExperimentError(f"{where} {path}: the checkpoint's iteration {start} is not a multiple of "
                               f"evaluation.interval ({budgets_interval}); trials would evaluate off the sweep's grid")
-    run_yaml = folder.parent / EXPERIMENT_YAML
-    if run_yaml.exists():  # a checkpoint of another task or other networks cannot be restored into these trials
-        source = yaml.safe_load(run_yaml.read_text())
-        for section, key in START_FROM_MUST_MATCH:
-            theirs = source.get(section, {}).get(key)
-            ours = exp.get(section, {}).get(key)
-            if theirs != ours:
-                raise ExperimentError(f"{where} {path}: its {section}.{key} is {theirs!r} but the sweep's is "
-                                      f"{ours!r}; the checkpoint cannot be restored into these trials")
     return str(folder), start
 
 

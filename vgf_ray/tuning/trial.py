@@ -62,7 +62,7 @@ def run_trial(params: dict[str, Any], base_exp: dict, iterations: int, checkpoin
     reporter = TuneReporter(list(exp["evaluation"]["budgets"]), checkpoint_interval, iterations, start_iteration)
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        run_experiment(exp, progress=False, resume=start_from, observer=reporter)
+        run_experiment(exp, progress=False, resume=start_from, observer=reporter, trust_checkpoint=True)
         return
     with checkpoint.as_directory() as folder:
-        run_experiment(exp, progress=False, resume=folder, observer=reporter)
+        run_experiment(exp, progress=False, resume=folder, observer=reporter, trust_checkpoint=True)

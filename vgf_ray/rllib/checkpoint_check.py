@@ -1,0 +1,90 @@
+"""Check a checkpoint before RLlib loads it, so a wrong one fails with a message instead of inside torch.
+
+A checkpoint folder must be an RLlib checkpoint of a VGF algorithm, complete (an interrupted save leaves files
+out), and built for the same task and networks as the run that loads it. RLlib checkpoints are pickles: loading one
+runs code, so a checkpoint from outside the run's own folder gets a one-line warning.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+from vgf_ray.errors import InputError
+from vgf_ray.metrics import MODULE_ID
+
+RLLIB_CHECKPOINT_JSON = "rllib_checkpoint.json"
+CTOR_ARGS = "class_and_ctor_args.pkl"
+MODULE_DIR = Path("learner_group") / "learner" / "rl_module" / MODULE_ID
+# Everything --resume restores; weights alone need only the module's files.
+RUN_FILES = (CTOR_ARGS, "algorithm_state.pkl", "learner_group/state.pkl", "learner_group/learner/state.pkl",
+             str(MODULE_DIR / CTOR_ARGS), str(MODULE_DIR / "module_state.pkl"))
+WEIGHT_FILES = (str(MODULE_DIR / CTOR_ARGS), str(MODULE_DIR / "module_state.pkl"))
+# Settings that decide the shapes of the saved tensors.
+NETWORK_KEYS = ("hidden_dims", "actor_hidden_dims", "num_critics", "critic_layer_norm", "actor_layer_norm",
+                "variant")
+TASK_KEYS = ("ogbench", "gym_id")
+
+
+class CheckpointError(InputError):
+    """A checkpoint that cannot be loaded into this run; the message says why."""
+
+
+def _load_ctor(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def check_checkpoint(path: str | Path, flag: str, config=None, whole_run: bool = True,
+                     trusted_root: str | Path | None = None) -> str:
+    """The checkpoint's absolute path after checking it; raises ``CheckpointError`` naming the problem.
+
+    ``config`` (a ``VGFConfig``): the run that will load it, whose task and networks must match. ``whole_run``:
+    ``--resume`` needs every file, ``--from-checkpoint`` and ``evaluate`` only the module's.
+    """
+    folder = Path(path).expanduser().resolve()
+    if not folder.is_dir():
+        raise CheckpointError(f"{flag} {path}: no such checkpoint folder")
+    if not (folder / RLLIB_CHECKPOINT_JSON).exists():
+        raise CheckpointError(f"{flag} {path}: not an RLlib checkpoint folder (no {RLLIB_CHECKPOINT_JSON})")
+    from vgf_ray.rllib.algorithm import VGF
+    from vgf_ray.rllib.module import VGFTorchRLModule
+
+    if (folder / CTOR_ARGS).exists():
+        algo_class = _load_ctor(folder / CTOR_ARGS).get("class")
+        if not (isinstance(algo_class, type) and issubclass(algo_class, VGF)):
+            raise CheckpointError(f"{flag} {path}: a checkpoint of {getattr(algo_class, '__name__', algo_class)}, "
+                                  "not of VGF")
+    missing = [name for name in (RUN_FILES if whole_run else WEIGHT_FILES) if not (folder / name).exists()]
+    if missing:
+        raise CheckpointError(f"{flag} {path}: incomplete checkpoint (missing {', '.join(missing)}); it may come "
+                              "from an interrupted save")
+    module = _load_ctor(folder / MODULE_DIR / CTOR_ARGS)
+    if not (isinstance(module.get("class"), type) and issubclass(module["class"], VGFTorchRLModule)):
+        raise CheckpointError(f"{flag} {path}: its module is {module.get('class')}, not VGF's")
+    if config is not None:
+        saved_hp = module["ctor_args_and_kwargs"][1]["model_config"]["vgf"]
+        wanted = config.hyperparams().to_dict()
+        for key in NETWORK_KEYS:
+            theirs, ours = _plain(saved_hp.get(key)), _plain(wanted.get(key))
+            if theirs != ours:
+                raise CheckpointError(f"{flag} {path}: its training.{key} is {theirs} but this run's is {ours}; "
+                                      "the saved weights do not fit these networks")
+        if (folder / CTOR_ARGS).exists():
+            saved_env = _load_ctor(folder / CTOR_ARGS)["ctor_args_and_kwargs"][0][0].get("env_config") or {}
+            for key in TASK_KEYS:
+                theirs, ours = saved_env.get(key), (config.env_config or {}).get(key)
+                if theirs != ours:
+                    raise CheckpointError(f"{flag} {path}: trained on env.{key}={theirs!r} but this run has "
+                                          f"env.{key}={ours!r}")
+    if trusted_root is not None and not folder.is_relative_to(Path(trusted_root).expanduser().resolve()):
+        print(f"warning: {flag} {path}: checkpoints are pickles and loading one runs code; load only checkpoints "
+              "you trust", file=sys.stderr)
+    return str(folder)
+
+
+def _plain(value: Any) -> Any:
+    """Lists and tuples of widths compare (and print) alike."""
+    return [int(v) for v in value] if isinstance(value, list | tuple) else value
