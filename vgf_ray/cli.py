@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+EXIT_DIVERGED = 3
+
 
 def _env_defaults() -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
@@ -154,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     _env_defaults()
     args = build_parser().parse_args(argv)
+    from vgf_ray.core.divergence import DivergenceError
     from vgf_ray.errors import InputError
 
     try:
@@ -161,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, FileNotFoundError) as err:  # the user's to fix: one line; anything else keeps its traceback
         print(f"vgf-ray {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except DivergenceError as err:
+        print(f"vgf-ray {args.command}: stopped: {err}", file=sys.stderr)
+        return EXIT_DIVERGED
 
 
 if __name__ == "__main__":

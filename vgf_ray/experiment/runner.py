@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from vgf_ray.core.divergence import DivergenceError
 from vgf_ray.experiment.build import build_config, init_ray, resolve_iterations, resolve_learner_gpus
 from vgf_ray.experiment.history import HISTORY_JSON, RUN_OUTPUT_FILES, read_history, summarize, write_run_outputs
 from vgf_ray.experiment.lineage import extend_lineage, read_lineage, write_lineage
@@ -37,6 +38,14 @@ def save_checkpoint(algo, path: Path, history: list[dict], lineage: list[dict]) 
     (Path(saved) / HISTORY_JSON).write_text(json.dumps(history))
     write_lineage(lineage, Path(saved))
     return saved
+
+
+def _divergence(err: BaseException) -> DivergenceError | None:
+    """The learner's ``DivergenceError``, also when Ray wraps it (a remote learner)."""
+    for candidate in (getattr(err, "cause", None), err, err.__cause__):
+        if isinstance(candidate, DivergenceError):
+            return candidate
+    return None
 
 
 def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None = None,
@@ -99,7 +108,16 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
         every = int(exp.get("checkpoint_every") or 0)
         for i in bar:
             start = time.perf_counter()
-            row = summarize(algo.train(), budgets, config.evaluation_interval, config.offline_steps)
+            try:
+                result = algo.train()
+            except Exception as err:
+                diverged = _divergence(err)
+                if diverged is None:
+                    raise
+                kept = checkpoint or "none (no checkpoint was saved before it)"
+                raise DivergenceError(f"{diverged}; history and plots are kept in {out_dir}; the last good "
+                                      f"checkpoint is {kept}") from err
+            row = summarize(result, budgets, config.evaluation_interval, config.offline_steps)
             row["iteration_s"] = time.perf_counter() - start
             history.append(row)
             step_size = algo.budget_values()["vgf_lr"] if config.eval_step_size is None else config.eval_step_size

@@ -17,7 +17,7 @@ HPARAM_KEYS = tuple(f.name for f in fields(VGFHyperParams))
 EXTRA_KEYS = ("dataset", "updates_per_iteration", "eval_budgets", "eval_step_size", "exploration_steps",
               "exploration_selection", "offline_steps", "online_env_steps", "utd_ratio", "start_training",
               "replay_style", "online_fraction", "online_buffer_capacity", "rollout_steps_per_iteration",
-              "checkpoint_replay", "budget_schedule", "exploration_step_size")
+              "checkpoint_replay", "budget_schedule", "exploration_step_size", "divergence_q_factor")
 
 
 class VGFConfig(AlgorithmConfig):
@@ -46,6 +46,8 @@ class VGFConfig(AlgorithmConfig):
         self.rollout_steps_per_iteration = 1000  # env steps collected per train() call in the online phase
         self.rollout_fragment_length = "auto"  # -> rollout_steps_per_iteration split over runners and envs
         self.checkpoint_replay = True  # save online transitions in checkpoints (False: refill after restore)
+        # Stop when |Q| passes this many times max|r| / (1 - discount) (None: only non-finite losses stop a run).
+        self.divergence_q_factor: float | None = 10.0
         # Online acting: best-of-N with no transport, like the authors' collection loop (spec 6.6).
         self.exploration_steps = 0
         self.exploration_step_size: float | None = None  # None: the transport step size vgf_lr
@@ -137,6 +139,9 @@ class VGFConfig(AlgorithmConfig):
             raise ConfigError("online_env_steps > 0 needs offline_steps (an integer; 0 = online only)")
         if self.utd_ratio <= 0:
             raise ConfigError(f"utd_ratio must be > 0, got {self.utd_ratio!r}")
+        if self.divergence_q_factor is not None and not (isinstance(self.divergence_q_factor, int | float)
+                                                         and self.divergence_q_factor > 0):
+            raise ConfigError(f"divergence_q_factor must be None or > 0, got {self.divergence_q_factor!r}")
         if self.grad_clip_norm is not None:
             self.grad_clip, self.grad_clip_by = self.grad_clip_norm, "global_norm"
         super().validate()

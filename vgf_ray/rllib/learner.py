@@ -17,6 +17,7 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
+from vgf_ray.core.divergence import DivergenceMonitor, q_bound
 from vgf_ray.core.schedule import LEARNER_KEYS
 from vgf_ray.core.vgf import OPTIMIZER_LR_KEYS, train_step
 from vgf_ray.data.replay import OfflineOnlineReplay
@@ -54,6 +55,7 @@ class VGFTorchLearner(TorchLearner):
         config = self.config
         self._buffer = OfflineOnlineReplay(data, self._device, config.online_buffer_capacity, config.replay_style,
                                            config.online_fraction)
+        self._max_abs_reward = float(np.abs(np.asarray(data["rewards"], np.float64)).max(initial=0.0))
         if self._pending_online_state is not None:
             self._buffer.online.load_state_dict(self._pending_online_state)
             self._pending_online_state = None
@@ -69,6 +71,7 @@ class VGFTorchLearner(TorchLearner):
     def add_online_transitions(self, data: dict[str, np.ndarray]) -> int:
         """Append EnvRunner transitions to the online FIFO; returns how many online transitions are held."""
         self.buffer.add_online(data)
+        self._max_abs_reward = max(self._max_abs_reward, float(np.abs(np.asarray(data["rewards"])).max(initial=0.0)))
         return self.buffer.online.size
 
     @property
@@ -94,17 +97,21 @@ class VGFTorchLearner(TorchLearner):
         values = schedule.values_at(defaults, start_step)
         self.apply_budget_values(values)
         totals: dict[str, torch.Tensor] = {}
+        buffer = self.buffer
+        monitor = DivergenceMonitor(q_bound(self._max_abs_reward, config.discount, config.divergence_q_factor))
         for i in range(num_steps):
             if schedule and i:
                 values = schedule.values_at(defaults, start_step + i)
                 self.apply_budget_values(values)
             for key in LEARNER_KEYS:
                 applied[key] += values[key]
-            batch = self.buffer.sample(config.train_batch_size_per_learner, self.rng)
+            batch = buffer.sample(config.train_batch_size_per_learner, self.rng)
             metrics = train_step(module.nets, lambda b=batch: self._update({MODULE_ID: b})[0][MODULE_ID]["metrics"],
                                  config.tau, config.target_update_before_step)
+            monitor.observe(metrics, start_step + i + 1)
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value.detach()
+        monitor.check()  # one sync per round: a NaN loss or exploding Q stops the run here
         self._weights_seq_no += 1
         for key, total in totals.items():
             self.metrics.log_value((MODULE_ID, key), float(total) / num_steps, window=1)
