@@ -140,6 +140,10 @@ def test_pbt_mutates_the_budget_exports_and_tracks(ray_session, sweep_file, tmp_
                                           "hyperparam_mutations": {"training.vgf_lr": {"uniform": [0.01, 0.1]}}}},
      r"optuna cannot be combined with pbt"),
     ({"grid": {"training.vgf_lr": [0.1]}, "searchr": "optuna"}, r"unknown key\(s\) \['searchr'\]"),
+    ({"num_samples": 4, "max_concurrent_trials": 2,
+      "scheduler": {"type": "pbt", "perturbation_interval": 2,
+                    "hyperparam_mutations": {"training.vgf_lr": {"uniform": [0.01, 0.1]}}}},
+     r"max_concurrent_trials 2 < num_samples 4 with pbt: .*never join the population"),
     ({}, r"nothing to search"),
 ])
 def test_bad_sweeps_fail_before_any_trial(sweep_file, sweep, message, capsys):

@@ -318,6 +318,12 @@ def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
             import sklearn  # noqa: F401
         except ImportError as err:
             raise ExperimentError("sweep.scheduler: pb2 needs scikit-learn (pip install 'vgf_ray[tune]')") from err
+    if scheduler["type"] in ("pbt", "pb2") and raw.get("max_concurrent_trials", 1) < raw.get("num_samples", 1):
+        raise ExperimentError(
+            f"sweep.max_concurrent_trials {raw.get('max_concurrent_trials', 1)} < num_samples "
+            f"{raw.get('num_samples', 1)} with {scheduler['type']}: Tune would create the other trials only after "
+            "these finish, so they never join the population. Set it to num_samples; the cluster's resources "
+            "decide how many trials run at once, and synch PBT pauses the leaders for the others")
     schedule_keys = {f"training.{k}" for k in (exp["training"].get("budget_schedule") or {})}
     clash = sorted(schedule_keys & set(mutations))
     if clash:
