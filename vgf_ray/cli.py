@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from vgf_ray.core.divergence import DivergenceError
     from vgf_ray.errors import InputError
+    from vgf_ray.experiment.interrupt import RunInterrupted
 
     try:
         return args.func(args)
@@ -167,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     except DivergenceError as err:
         print(f"vgf-ray {args.command}: stopped: {err}", file=sys.stderr)
         return EXIT_DIVERGED
+    except RunInterrupted as err:
+        print(f"vgf-ray {args.command}: interrupted by {err}", file=sys.stderr)
+        return 128 + err.signum
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from vgf_ray.metrics import (
     ITERATION,
     LOSS_METRICS,
     MODULE_ID,
+    ONLINE_BUFFER_SIZE,
     ONLINE_ENV_STEPS,
     ONLINE_ENV_STEPS_LIFETIME,
     PHASE,
@@ -55,6 +56,8 @@ def summarize(result: dict, budgets: list[int], evaluation_interval: int | None 
                            PHASE: int(result.get(PHASE, PHASE_OFFLINE)),
                            "time_s": result.get("time_total_s", 0.0)}
     online = row[PHASE] != PHASE_OFFLINE
+    if online and result.get(ONLINE_BUFFER_SIZE) is not None:
+        row[ONLINE_BUFFER_SIZE] = int(result[ONLINE_BUFFER_SIZE])
     row[STEP] = (offline_steps or 0) + row[ONLINE_ENV_STEPS] if online else row[GRAD_STEPS]
     learner = result.get("learners", {}).get(MODULE_ID, {})
     for key in (*LOSS_METRICS, *BUDGET_METRICS.values()):

@@ -8,7 +8,10 @@ lineage, so a checkpoint alone continues a run and its curve), and hand each ite
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -20,6 +23,7 @@ import yaml
 from vgf_ray.core.divergence import DivergenceError
 from vgf_ray.experiment.build import build_config, init_ray, resolve_iterations, resolve_learner_gpus
 from vgf_ray.experiment.history import HISTORY_JSON, RUN_OUTPUT_FILES, read_history, summarize, write_run_outputs
+from vgf_ray.experiment.interrupt import RunInterrupted, StopRequest
 from vgf_ray.experiment.lineage import extend_lineage, read_lineage, write_lineage
 from vgf_ray.experiment.schema import ExperimentError
 from vgf_ray.experiment.tracking import MLflowRun
@@ -33,11 +37,21 @@ IterationObserver = Callable[[Any, list[dict], list[dict]], None]
 
 
 def save_checkpoint(algo, path: Path, history: list[dict], lineage: list[dict]) -> str:
-    """RLlib's checkpoint plus the run's history and budget lineage beside it."""
-    saved = algo.save_to_path(str(path))
-    (Path(saved) / HISTORY_JSON).write_text(json.dumps(history))
-    write_lineage(lineage, Path(saved))
-    return saved
+    """RLlib's checkpoint plus the run's history and budget lineage beside it, written atomically: into a staging
+    folder first, then renamed over the previous checkpoint, so a crash mid-save leaves that one usable."""
+    path = Path(path)
+    staging = path.with_name(path.name + ".partial")
+    previous = path.with_name(path.name + ".previous")
+    shutil.rmtree(staging, ignore_errors=True)
+    algo.save_to_path(str(staging.resolve()))
+    (staging / HISTORY_JSON).write_text(json.dumps(history))
+    write_lineage(lineage, staging)
+    if path.exists():
+        shutil.rmtree(previous, ignore_errors=True)
+        path.rename(previous)
+    staging.rename(path)
+    shutil.rmtree(previous, ignore_errors=True)
+    return str(path.resolve())
 
 
 def _divergence(err: BaseException) -> DivergenceError | None:
@@ -88,6 +102,7 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
     checkpoint = None
     status = "FAILED"
     final = None
+    stack = contextlib.ExitStack()
     try:
         if from_checkpoint:
             algo.load_module_weights(from_checkpoint)
@@ -105,6 +120,7 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
         write_lineage(lineage, out_dir)
         bar = tqdm(range(algo.iteration, total), desc=exp["name"], unit="it", initial=algo.iteration, total=total,
                    disable=not progress)
+        stop = stack.enter_context(StopRequest())
         every = int(exp.get("checkpoint_every") or 0)
         for i in bar:
             start = time.perf_counter()
@@ -134,9 +150,17 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
                 checkpoint = save_checkpoint(algo, out_dir / CHECKPOINT_DIR, history, lineage)
             if observer is not None:
                 observer(algo, history, lineage)
+            if stop.requested and i + 1 < total:  # the safe point: between iterations
+                checkpoint = save_checkpoint(algo, out_dir / CHECKPOINT_DIR, history, lineage)
+                status = "KILLED"
+                name = signal.Signals(stop.signum).name
+                raise RunInterrupted(f"{name}: stopped after iteration {i + 1} of {total} and saved {checkpoint}; "
+                                     f"continue with: vgf-ray train {(out_dir / EXPERIMENT_YAML).resolve()} "
+                                     f"--resume {checkpoint}", stop.signum)
         checkpoint = save_checkpoint(algo, out_dir / CHECKPOINT_DIR, history, lineage)
         status = "FINISHED"
     finally:
+        stack.close()
         algo.stop()
         tracker.finish(out_dir, RUN_OUTPUT_FILES, checkpoint, status)
     return {"history": history, "final": final, "checkpoint": checkpoint, "output_dir": str(out_dir),

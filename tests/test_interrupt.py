@@ -1,0 +1,119 @@
+"""SIGTERM stops `vgf-ray train` at the next safe point with a checkpoint and a resume line, and `--resume` continues
+(exactly offline; online with every counter and transition kept). Checkpoint writes are atomic."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vgf_ray.cli import main
+from vgf_ray.experiment.runner import save_checkpoint
+
+
+def write_experiment(tmp_path: Path, pointmaze_npz: Path, name: str, **training) -> Path:
+    exp = {
+        "name": name, "iterations": 60, "output_dir": str(tmp_path / name),
+        "env": {"ogbench": "pointmaze-medium-navigate", "env_kwargs": {"max_episode_steps": 15}},
+        "dataset": {"name": "pointmaze-medium-navigate", "path": str(pointmaze_npz)},
+        "training": {"hidden_dims": [32, 32], "actor_hidden_dims": [32, 32], "num_particles": 4, "bc_flow_steps": 3,
+                     "updates_per_iteration": 10, "train_batch_size_per_learner": 32, **training},
+        "evaluation": {"interval": 1000, "episodes": 1, "budgets": [0]},
+        "mlflow": {"tracking_uri": None},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(exp))
+    return path
+
+
+def history(folder: Path) -> list[dict]:
+    return json.loads((folder / "history.json").read_text())
+
+
+def train_and_terminate(config: Path, folder: Path, after_iteration: int) -> tuple[int, str]:
+    """Run `vgf-ray train` in a subprocess and send it SIGTERM once it has finished ``after_iteration``."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "vgf_ray.cli", "train", str(config), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if len(history(folder)) >= after_iteration:
+                break
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        time.sleep(0.1)
+    assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.communicate()[1][-2000:]}"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=240)
+    return proc.returncode, err
+
+
+def test_sigterm_mid_offline_saves_and_resumes_exactly(ray_session, tmp_path, pointmaze_npz):
+    config = write_experiment(tmp_path, pointmaze_npz, "offline")
+    code, err = train_and_terminate(config, tmp_path / "offline", after_iteration=2)
+    assert code == 128 + signal.SIGTERM, err[-3000:]
+    assert "SIGTERM: stopped after iteration" in err and "continue with: vgf-ray train" in err
+    stopped_at = len(history(tmp_path / "offline"))
+    assert 2 <= stopped_at < 60
+    resume_line = err.split("continue with: ")[1].split("\n")[0].split()
+    assert main([*resume_line[1:], "--quiet"]) == 0  # the printed command, as printed
+
+    straight = write_experiment(tmp_path, pointmaze_npz, "straight")
+    assert main(["train", str(straight), "--quiet"]) == 0
+    got, want = history(tmp_path / "offline"), history(tmp_path / "straight")
+    assert [r["iteration"] for r in got] == list(range(1, 61))
+    for key in ("grad_steps", "critic/loss", "bc/loss", "critic/q_mean"):
+        assert [r[key] for r in got] == [r[key] for r in want], key
+
+
+def test_sigterm_mid_online_keeps_every_counter_and_transition(ray_session, tmp_path, pointmaze_npz):
+    config = write_experiment(tmp_path, pointmaze_npz, "online", offline_steps=20, online_env_steps=3000,
+                              rollout_steps_per_iteration=50, start_training=0)
+    code, err = train_and_terminate(config, tmp_path / "online", after_iteration=4)
+    assert code == 128 + signal.SIGTERM, err[-3000:]
+    before = history(tmp_path / "online")
+    stopped_at = len(before)
+    assert before[-1]["phase"] == 1 and stopped_at < 60
+    checkpoint = str(tmp_path / "online" / "checkpoint")
+    assert main(["train", str(config), "--quiet", "--resume", checkpoint, "--set", f"iterations={stopped_at + 2}"]) == 0
+    after = history(tmp_path / "online")
+    assert after[:stopped_at] == before
+    assert [r["iteration"] for r in after] == list(range(1, stopped_at + 3))
+    for key, per_iteration in (("online_env_steps", 50), ("grad_steps", 50)):
+        steps = [r[key] for r in after[stopped_at - 1:]]
+        assert steps == [steps[0] + per_iteration * k for k in range(3)], (key, steps)
+    assert after[-1]["online_buffer_size"] == after[-1]["online_env_steps"]  # no transition lost or doubled
+
+
+class FakeAlgorithm:
+    """Writes a checkpoint file by file; ``fail_after`` files it raises, like a crash mid-save."""
+
+    def __init__(self, tag: str, fail_after: int | None = None):
+        self.tag, self.fail_after = tag, fail_after
+
+    def save_to_path(self, path: str) -> str:
+        folder = Path(path)
+        folder.mkdir(parents=True)
+        for i in range(4):
+            if self.fail_after is not None and i == self.fail_after:
+                raise OSError("disk full")
+            (folder / f"part{i}.pkl").write_text(self.tag)
+        return str(folder)
+
+
+def test_checkpoint_writes_are_atomic(tmp_path):
+    target = tmp_path / "checkpoint"
+    save_checkpoint(FakeAlgorithm("first"), target, [{"iteration": 1}], [])
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(FakeAlgorithm("second", fail_after=2), target, [{"iteration": 2}], [])
+    assert {p.read_text() for p in target.glob("part*.pkl")} == {"first"} and len(list(target.glob("*.pkl"))) == 4
+    assert json.loads((target / "history.json").read_text()) == [{"iteration": 1}]
+    save_checkpoint(FakeAlgorithm("third"), target, [{"iteration": 3}], [])  # a later save replaces it whole
+    assert {p.read_text() for p in target.glob("part*.pkl")} == {"third"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]  # no staging folders left behind
