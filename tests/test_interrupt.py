@@ -1,9 +1,11 @@
 """SIGTERM stops `vgf-ray train` at the next safe point with a checkpoint and a resume line, and `--resume` continues
-(exactly offline; online with every counter and transition kept). Checkpoint writes are atomic."""
+(exactly offline; online with every counter and transition kept). Checkpoint writes are atomic. A running train
+job listens on loopback only."""
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,8 +37,46 @@ def history(folder: Path) -> list[dict]:
     return json.loads((folder / "history.json").read_text())
 
 
-def train_and_terminate(config: Path, folder: Path, after_iteration: int) -> tuple[int, str]:
-    """Run `vgf-ray train` in a subprocess and send it SIGTERM once it has finished ``after_iteration``."""
+def listening_sockets(root_pid: int) -> list[tuple[str, int, str]]:
+    """(address, port, process name) of every listening TCP socket of ``root_pid`` and its descendants."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, grew = {root_pid}, True
+    while grew:
+        children = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= children
+        grew = bool(children)
+    owners = {}
+    for pid in tree:
+        for fd in Path(f"/proc/{pid}/fd").glob("*") if Path(f"/proc/{pid}/fd").exists() else []:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                owners[target[8:-1]] = Path(f"/proc/{pid}/comm").read_text().strip()
+    found = []
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            if parts[3] != "0A" or parts[9] not in owners:  # 0A: LISTEN
+                continue
+            address, port = parts[1].split(":")
+            raw = bytes.fromhex(address)
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # /proc prints 32-bit words host order
+            found.append((socket.inet_ntop(family, raw), int(port, 16), owners[parts[9]]))
+    return found
+
+
+def train_and_terminate(config: Path, folder: Path, after_iteration: int,
+                        while_running=None) -> tuple[int, str]:
+    """Run `vgf-ray train` in a subprocess and send it SIGTERM once it has finished ``after_iteration``
+    (calling ``while_running(pid)`` first)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "vgf_ray.cli", "train", str(config), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -49,6 +89,8 @@ def train_and_terminate(config: Path, folder: Path, after_iteration: int) -> tup
             pass
         time.sleep(0.1)
     assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.communicate()[1][-2000:]}"
+    if while_running is not None:
+        while_running(proc.pid)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=240)
     return proc.returncode, err
@@ -56,7 +98,12 @@ def train_and_terminate(config: Path, folder: Path, after_iteration: int) -> tup
 
 def test_sigterm_mid_offline_saves_and_resumes_exactly(ray_session, tmp_path, pointmaze_npz):
     config = write_experiment(tmp_path, pointmaze_npz, "offline")
-    code, err = train_and_terminate(config, tmp_path / "offline", after_iteration=2)
+    listeners = []
+    code, err = train_and_terminate(config, tmp_path / "offline", after_iteration=2,
+                                    while_running=lambda pid: listeners.extend(listening_sockets(pid)))
+    # Nothing of a running train job (driver, GCS, raylet, workers) listens beyond loopback.
+    assert any(name == "gcs_server" for _, _, name in listeners), listeners
+    assert all(address in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for address, _, _ in listeners), listeners
     assert code == 128 + signal.SIGTERM, err[-3000:]
     assert "SIGTERM: stopped after iteration" in err and "continue with: vgf-ray train" in err
     stopped_at = len(history(tmp_path / "offline"))
