@@ -44,15 +44,26 @@ def test_validate_rejects_bad_values_by_key(overrides, key):
 def test_trains_and_reports_every_budget(ray_session, pointmaze_npz, data_dir):
     algo = tiny_config(pointmaze_npz, data_dir, eval_budgets=[0, 2]).build_algo()
     try:
-        first = algo.train()
+        local_learner = algo.learner_group._learner
+        held_out = local_learner.buffer.sample(4096, torch.Generator().manual_seed(0))
+
+        def behavior_loss() -> float:
+            with torch.no_grad():
+                return float(local_learner.vgf_module.nets.behavior_loss(held_out, torch.Generator().manual_seed(1))[0])
+
+        untrained = behavior_loss()
+        algo.train()
         second = algo.train()
+        trained = behavior_loss()
     finally:
         algo.stop()
     learner = second["learners"]["default_policy"]
     for key in ("critic/loss", "critic/q_mean", "bc/loss"):
         assert np.isfinite(learner[key])
     assert second["learners"]["num_grad_steps_lifetime"] == 30
-    assert first["learners"]["default_policy"]["bc/loss"] > learner["bc/loss"] * 0.5
+    # 30 steps must have learned the behavior flow: its loss on a fixed 4096-transition batch falls below 60% of the
+    # untrained networks' (measured: 12.0 -> 5.6).
+    assert trained < 0.6 * untrained, (untrained, trained)
     for budget in (0, 2):
         stats = second["evaluation"][f"budget_{budget}"]
         assert stats["episodes"] == 2 and stats["episode_len"] == 20
@@ -89,6 +100,8 @@ def test_restored_checkpoint_continues_training_exactly(ray_session, pointmaze_n
         checkpoint = algo.save_to_path(str(tmp_path / "ckpt"))
         expected = algo.train()["learners"]["default_policy"]
         expected_weights = learner_weights(algo)
+        torch.manual_seed(0)
+        expected_actions = algo.get_module().forward_inference({"obs": torch.ones(4, 2)})["actions"]
     finally:
         algo.stop()
     fresh = config.build_algo()
@@ -112,12 +125,11 @@ def test_restored_checkpoint_continues_training_exactly(ray_session, pointmaze_n
                                       weights["nets.critic.weights.0"])  # EnvRunners got the trained weights
         bad = [k for k, v in expected_weights.items() if not torch.equal(weights[k], v)]
         assert not bad, bad
-        module = restored.get_module()
+        # The restored run's EnvRunner acts exactly like the original run's after the same training.
         torch.manual_seed(0)
-        a = module.forward_inference({"obs": torch.ones(4, 2)})["actions"]
-        torch.manual_seed(0)
-        b = module.forward_inference({"obs": torch.ones(4, 2)})["actions"]
-        torch.testing.assert_close(a, b)
+        actions = restored.get_module().forward_inference({"obs": torch.ones(4, 2)})["actions"]
+        torch.testing.assert_close(actions, expected_actions, rtol=0, atol=0)
+        assert not torch.equal(actions, actions[:1].expand_as(actions))  # not a degenerate constant policy
     finally:
         restored.stop()
 
