@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from vgf_ray.data.ogbench_names import parse_ogbench_name
-from vgf_ray.data.transitions import DatasetError, check_action_box, finalize_transitions
+from vgf_ray.data.transitions import DatasetError, check_action_box, check_numeric_array, finalize_transitions
 from vgf_ray.errors import ConfigError
 
 RAW_KEYS = ("observations", "actions", "terminals")
@@ -35,6 +35,8 @@ def validate_raw_ogbench_file(path: Path, need_info: tuple[str, ...], obs_dim: i
     missing = [k for k in (*RAW_KEYS, *need_info) if k not in raw]
     if missing:
         raise DatasetError(f"{path}: missing key(s) {missing} (OGBench npz needs {list(RAW_KEYS)} + {list(need_info)})")
+    for key in (*RAW_KEYS, *need_info):
+        check_numeric_array(raw[key], f"{path}: '{key}'")
     n = len(raw["observations"])
     for key in (*RAW_KEYS, *need_info):
         if len(raw[key]) != n:

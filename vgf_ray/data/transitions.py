@@ -14,6 +14,17 @@ class DatasetError(InputError):
     """Offline data that cannot be trained on; the message names the source and the problem."""
 
 
+def check_numeric_array(array: np.ndarray, what: str) -> None:
+    """Real numbers (or booleans) with one row per step; strings, objects, complex numbers and scalars are not."""
+    if not isinstance(array, np.ndarray):
+        raise DatasetError(f"{what} is a {type(array).__name__}, expected an array")
+    if array.dtype == bool or np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating):
+        if array.ndim == 0:
+            raise DatasetError(f"{what} is a single value, expected one row per step")
+        return
+    raise DatasetError(f"{what} has dtype {array.dtype}, expected real numbers")
+
+
 def validate_transitions(
     data: dict[str, np.ndarray],
     source: str,
@@ -24,6 +35,8 @@ def validate_transitions(
     missing = [k for k in TRANSITION_KEYS if k not in data]
     if missing:
         raise DatasetError(f"{source}: missing key(s) {missing}")
+    for key in TRANSITION_KEYS:
+        check_numeric_array(data[key], f"{source}: '{key}'")
     n = len(data["observations"])
     if n == 0:
         raise DatasetError(f"{source}: no transitions")
@@ -62,6 +75,9 @@ def check_action_box(actions: np.ndarray, source: str, tol: float = 1e-4) -> Non
 
 def finalize_transitions(data: dict[str, np.ndarray], source: str, obs_dim=None, act_dim=None) -> dict:
     """Cast to float32, check everything, clip actions like the authors' code; returns a new dict."""
+    for key in TRANSITION_KEYS:
+        if key in data:
+            check_numeric_array(np.asarray(data[key]), f"{source}: '{key}'")
     out = {k: np.asarray(data[k], dtype=np.float32) for k in TRANSITION_KEYS if k in data}
     validate_transitions(out, source, obs_dim, act_dim)
     check_action_box(out["actions"], source)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from vgf_ray.errors import InputError
 from vgf_ray.experiment.schema import ExperimentError
 
 
 def build_config(exp: dict):
-    """The VGFConfig an experiment describes."""
+    """The VGFConfig an experiment describes (every value's type checked first, naming the key)."""
     import torch
 
+    from vgf_ray.experiment.types import check_experiment_types
     from vgf_ray.rllib import VGFConfig
 
+    check_experiment_types(exp)
     ev, res = exp["evaluation"], exp["resources"]
     gpus = learner_gpus(res.get("num_gpus_per_learner", "auto"), int(res.get("num_learners", 0)),
                         torch.cuda.is_available(), 0.0)  # "auto" is settled again once Ray is up
@@ -33,9 +36,13 @@ def build_config(exp: dict):
                          num_cpus_per_env_runner=res.get("num_cpus_per_env_runner", 1))
             .debugging(seed=int(exp["seed"]))
         )
+        config.validate()
     except TypeError as err:
         raise ExperimentError(f"training: {err}") from err
-    config.validate()
+    except ValueError as err:
+        if isinstance(err, InputError):  # vgf_ray's own check, which names the key
+            raise
+        raise ExperimentError(f"RLlib rejects the configuration: {str(err).splitlines()[0]}") from err
     return config
 
 

@@ -56,7 +56,10 @@ def apply_override(exp: dict, assignment: str) -> None:
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
             raise ExperimentError(f"--set {assignment!r}: {key!r} is not a section")
-    node[keys[-1]] = yaml.safe_load(raw)
+    try:
+        node[keys[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise ExperimentError(f"--set {assignment!r}: the value is not valid YAML ({err.problem})") from err
 
 
 def load_experiment(path: str | Path, overrides: list[str] = ()) -> dict:
@@ -76,6 +79,11 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> dict:
     exp = _merge(DEFAULTS, raw)
     for assignment in overrides:
         apply_override(exp, assignment)
+    for key, value in (("name", exp.get("name")), ("output_dir", exp.get("output_dir"))):
+        if not isinstance(value, str):
+            raise ExperimentError(f"{key}: expected a string, got {value!r}")
+    if not isinstance(exp.get("mlflow"), dict) or not isinstance(exp["mlflow"].get("tracking_uri"), str | None):
+        raise ExperimentError(f"mlflow.tracking_uri: expected a string or null, got {exp.get('mlflow')!r}")
     exp["output_dir"] = str(Path(str(exp["output_dir"]).format(name=exp["name"])).resolve())
     uri = exp["mlflow"].get("tracking_uri")
     if uri:
