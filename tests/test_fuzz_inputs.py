@@ -179,3 +179,43 @@ def test_fuzzed_experiment_overrides_load_or_fail_clearly(tmp_path_factory, poin
         event("clear error")
         return
     event("loaded")
+
+
+SWEEP_KEYS_FUZZ = ("metric", "mode", "num_samples", "max_concurrent_trials", "stop", "search_space", "grid",
+                   "scheduler", "searcher", "checkpoint_interval", "start_from", "bogus")
+SPACE_VALUES = st.one_of(
+    VALUES,
+    st.dictionaries(st.sampled_from(["training.vgf_lr", "training.train_vgf_steps", "training.nope", "vgf_lr",
+                                     "evaluation.episodes"]),
+                    st.one_of(VALUES, st.dictionaries(st.sampled_from(["choice", "uniform", "loguniform", "randint",
+                                                                       "grid", "bogus"]),
+                                                      st.one_of(VALUES, st.lists(st.floats(-1, 1), max_size=3)),
+                                                      max_size=2)), max_size=2),
+    st.fixed_dictionaries({"type": st.sampled_from(["pbt", "pb2", "asha", "fifo", "x"])},
+                          optional={"perturbation_interval": VALUES, "grace_period": VALUES,
+                                    "hyperparam_mutations": VALUES, "hyperparam_bounds": VALUES}))
+
+
+@given(sweep=st.dictionaries(st.sampled_from(SWEEP_KEYS_FUZZ), SPACE_VALUES, max_size=4),
+       schedule=st.one_of(st.none(), st.dictionaries(
+           st.sampled_from(["train_vgf_steps", "vgf_lr", "exploration_steps", "value_lr", "nope"]),
+           st.one_of(VALUES, st.lists(st.lists(st.one_of(st.integers(-5, 50), st.floats(-1, 2)), max_size=3),
+                                      max_size=3)), max_size=2)))
+def test_fuzzed_sweeps_and_schedules_fail_clearly(tmp_path_factory, pointmaze_npz, sweep, schedule):
+    from vgf_ray.experiment import load_experiment
+    from vgf_ray.tuning import prepare_sweep
+
+    folder = tmp_path_factory.mktemp("sweep")
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump({
+        "iterations": 4, "output_dir": str(folder / "out"), "env": {"ogbench": "pointmaze-medium-navigate"},
+        "dataset": {"name": "pointmaze-medium-navigate", "path": str(pointmaze_npz)},
+        "training": {"hidden_dims": [16], "actor_hidden_dims": [16], "budget_schedule": schedule},
+        "evaluation": {"interval": 2}, "mlflow": {"tracking_uri": None}, "sweep": sweep}))
+    try:
+        prepare_sweep(load_experiment(path))
+    except InputError as err:
+        assert_clear_error(err, "sweep", "budget_schedule", "training", str(path))
+        event("clear error")
+        return
+    event("accepted")

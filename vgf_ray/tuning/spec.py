@@ -291,6 +291,9 @@ def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
     if not isinstance(stop, dict) or any(k not in reported or not isinstance(v, (int, float)) for k, v in stop.items()):
         raise ExperimentError(f"sweep.stop: expected {{metric: threshold}} over reported metrics "
                               f"({', '.join(reported)}), got {stop!r}")
+    for key in ("grid", "search_space"):
+        if not isinstance(raw.get(key) or {}, dict):
+            raise ExperimentError(f"sweep.{key}: expected a mapping of dotted experiment keys, got {raw[key]!r}")
     space: dict[str, dict] = {}
     for dotted, values in (raw.get("grid") or {}).items():
         space[dotted] = {"grid": values}
