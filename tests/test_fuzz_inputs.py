@@ -1,30 +1,24 @@
 """Fuzzed inputs: corrupted OGBench npz files, experiment files with `--set` overrides, and sweep sections. Every
 case either loads or fails with vgf_ray's own error naming the file or key; no raw numpy/torch/Ray traceback.
 
-The corpus is made here by hypothesis, not shipped. ``HYPOTHESIS_PROFILE=deep`` tries many more cases.
+The corpus is made here by hypothesis, not shipped. ``HYPOTHESIS_PROFILE=deep`` tries many more cases (profiles:
+conftest.py). Minari datasets: test_fuzz_minari.py.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from vgf_ray.data.ogbench_load import load_ogbench_transitions
 from vgf_ray.errors import InputError
-
-settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-settings.register_profile("deep", max_examples=400, deadline=None,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 KEYS = ("observations", "actions", "terminals", "qpos", "next_observations", "rewards", "masks")
 ARRAY_MUTATIONS = ("drop", "strings", "objects", "complex", "bools", "ints", "scalar", "empty", "extra_dim",

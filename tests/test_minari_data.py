@@ -3,40 +3,18 @@
 import gymnasium
 import numpy as np
 import pytest
+from minari_util import DictObservationEnv, make_minari_dataset
 
 from vgf_ray.data.transitions import DatasetError
-
-
-def _episode_buffer(env, seed, steps, terminated):
-    from minari.data_collector.episode_buffer import EpisodeBuffer
-
-    obs, _ = env.reset(seed=seed)
-    observations, actions, rewards = [obs], [], []
-    for _ in range(steps):
-        action = env.action_space.sample()
-        obs, reward, _, _, _ = env.step(action)
-        observations.append(obs)
-        actions.append(action)
-        rewards.append(float(reward))
-    terminations = [False] * steps
-    truncations = [False] * steps
-    (terminations if terminated else truncations)[-1] = True
-    return EpisodeBuffer(id=seed, observations=np.array(observations), actions=np.array(actions), rewards=rewards,
-                         terminations=terminations, truncations=truncations, infos={})
 
 
 @pytest.fixture(scope="module")
 def minari_dataset(tmp_path_factory):
     import os
 
-    import minari
-
     os.environ["MINARI_DATASETS_PATH"] = str(tmp_path_factory.mktemp("minari"))
-    env = gymnasium.make("MountainCarContinuous-v0")
-    env.action_space.seed(0)
-    buffers = [_episode_buffer(env, 0, 30, terminated=True), _episode_buffer(env, 1, 20, terminated=False)]
-    minari.create_dataset_from_buffers("vgftest/mountaincar/random-v0", buffers, env=env, algorithm_name="random")
-    return "vgftest/mountaincar/random-v0"
+    return make_minari_dataset("vgftest/mountaincar/random-v0", gymnasium.make("MountainCarContinuous-v0"),
+                               [(30, True), (20, False)])
 
 
 def test_minari_transitions_and_masks(minari_dataset):
@@ -56,3 +34,25 @@ def test_missing_minari_dataset_is_a_clear_error(minari_dataset):
 
     with pytest.raises(DatasetError, match="minari:vgftest/nothing-v0: not found"):
         load_minari_transitions("vgftest/nothing-v0")
+
+
+def test_dict_observations_are_flattened_like_the_env(minari_dataset):
+    """Dict observations load flattened in gymnasium's order, the order VGFEnv flattens the live env in."""
+    from vgf_ray.data.minari_load import load_minari_transitions
+    from vgf_ray.envs import VGFEnv
+
+    env = DictObservationEnv()
+    dataset_id = make_minari_dataset("vgftest/dictpoint/random-v0", env, [(15, False), (10, True)])
+    data, info = load_minari_transitions(dataset_id)
+    assert info["obs_dim"] == 4 and info["num_transitions"] == 25
+    env.reset(seed=0)  # episode 0's first observation, flattened by gymnasium
+    first = gymnasium.spaces.flatten(env.observation_space, env._obs())
+    np.testing.assert_allclose(data["observations"][0], first)
+    gymnasium.register("VGFTestDictPoint-v0", entry_point=DictObservationEnv, max_episode_steps=20)
+    try:
+        live = VGFEnv({"gym_id": "VGFTestDictPoint-v0"})
+        obs, _ = live.reset(seed=0)
+    finally:
+        gymnasium.registry.pop("VGFTestDictPoint-v0")
+    assert live.observation_space.shape == (4,) and obs.dtype == np.float32
+    np.testing.assert_allclose(obs, first)

@@ -1,4 +1,6 @@
-"""Environments for RLlib EnvRunners: OGBench singletask envs (float32 observations) or any gymnasium id."""
+"""Environments for RLlib EnvRunners: OGBench singletask envs (float32 observations) or any gymnasium id.
+
+Dict/Tuple observation spaces are flattened in gymnasium's order, the order the Minari loader flattens data in."""
 
 from __future__ import annotations
 
@@ -37,8 +39,12 @@ class VGFEnv(gymnasium.Wrapper):
             env = gymnasium.make(config["gym_id"], **extra)
         else:
             raise ConfigError(f"env_config needs 'ogbench' or 'gym_id', got keys {sorted(config)}")
-        super().__init__(env)
+        if isinstance(env.observation_space, gymnasium.spaces.Dict | gymnasium.spaces.Tuple):
+            env = gymnasium.wrappers.FlattenObservation(env)
         space = env.observation_space
+        if not isinstance(space, gymnasium.spaces.Box):
+            raise ConfigError(f"env {config}: observation space must be a Box or a Dict/Tuple of Boxes, got {space}")
+        super().__init__(env)
         self.observation_space = gymnasium.spaces.Box(space.low.astype(np.float32), space.high.astype(np.float32),
                                                       space.shape, np.float32)
 
