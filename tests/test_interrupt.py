@@ -164,3 +164,64 @@ def test_checkpoint_writes_are_atomic(tmp_path):
     save_checkpoint(FakeAlgorithm("third"), target, [{"iteration": 3}], [])  # a later save replaces it whole
     assert {p.read_text() for p in target.glob("part*.pkl")} == {"third"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]  # no staging folders left behind
+
+
+def test_sigterm_mid_sweep_checkpoints_running_trials_and_resumes_exactly(tmp_path, pointmaze_npz):
+    """SIGTERM to `vgf-ray tune`: every running trial checkpoints at its next iteration boundary (there are no
+    periodic checkpoints here), MLflow marks the runs KILLED, the exit code is 128 + 15 with a resume line, and the
+    printed `--resume` finishes each trial with the same losses as an uninterrupted run of its experiment."""
+    import mlflow
+
+    config = write_experiment(tmp_path, pointmaze_npz, "sweep")
+    exp = yaml.safe_load(config.read_text())
+    exp["mlflow"] = {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "interrupted"}
+    exp["evaluation"]["interval"] = 60  # trials are compared on their last evaluation
+    exp["sweep"] = {"metric": "bc/loss", "mode": "min", "max_concurrent_trials": 2, "checkpoint_interval": 0,
+                    "grid": {"training.vgf_lr": [0.05, 0.1]}}
+    config.write_text(yaml.safe_dump(exp))
+    sweep_dir = tmp_path / "sweep"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "vgf_ray.cli", "tune", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 300
+
+    def trial_folders() -> list[Path]:
+        return sorted(d for d in sweep_dir.glob("*") if d.is_dir() and (d / "history.json").exists())
+
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if len(trial_folders()) == 2 and all(len(history(d)) >= 2 for d in trial_folders()):
+                break
+        except json.JSONDecodeError:
+            pass
+        time.sleep(0.2)
+    assert proc.poll() is None, f"the sweep ended before it could be interrupted: {proc.communicate()[1][-3000:]}"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, (out + err)[-4000:]
+    assert "SIGTERM: every running trial saved a checkpoint" in err, err[-3000:]
+    for folder in trial_folders():  # each trial's newest checkpoint holds every iteration it had run
+        newest = max(folder.glob("checkpoint_*"), key=lambda p: p.name)
+        saved = json.loads((newest / "history.json").read_text())
+        assert 2 <= len(saved) < 60 and len(saved) == len(history(folder)), folder
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = mlflow.search_runs(experiment_names=["interrupted"])
+    assert sorted(runs["status"]) == ["KILLED"] * 3, runs[["status", "tags.mlflow.runName"]]
+
+    resume_line = err.split("continue with: ")[1].split("\n")[0].split()
+    assert resume_line[-1] == "--resume"
+    assert main(resume_line[1:]) == 0  # the printed command, as printed
+    runs = mlflow.search_runs(experiment_names=["interrupted"])
+    assert sorted(runs["status"]) == ["FINISHED"] * 3, runs[["status", "tags.mlflow.runName"]]
+    for folder in trial_folders():
+        assert [r["iteration"] for r in history(folder)] == list(range(1, 61)), folder
+    for folder in trial_folders()[:1]:  # one trial against an uninterrupted run of its experiment
+        got = history(folder)
+        straight = yaml.safe_load((folder / "experiment.yaml").read_text())
+        straight["output_dir"] = str(tmp_path / f"straight-{folder.name}")
+        path = tmp_path / f"straight-{folder.name}.yaml"
+        path.write_text(yaml.safe_dump(straight))
+        assert main(["train", str(path), "--quiet"]) == 0
+        want = history(Path(straight["output_dir"]))
+        for key in ("grad_steps", "critic/loss", "bc/loss"):
+            assert [r[key] for r in got] == [r[key] for r in want], (folder.name, key)

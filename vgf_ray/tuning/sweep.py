@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import signal
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ from typing import Any
 import yaml
 
 from vgf_ray.experiment.build import build_config, init_ray, resolve_iterations, resolve_learner_gpus
+from vgf_ray.experiment.interrupt import RunInterrupted
 from vgf_ray.experiment.lineage import LINEAGE_JSON, lineage_to_schedule, read_lineage
 from vgf_ray.experiment.runner import EXPERIMENT_YAML
 from vgf_ray.experiment.schema import ExperimentError
+from vgf_ray.tuning.interrupt import SweepStopCallback
 from vgf_ray.tuning.spec import SweepSpec, parse_sweep
 from vgf_ray.tuning.trial import run_trial
 
@@ -49,16 +52,20 @@ def run_sweep(exp: dict, resume: bool = False) -> dict[str, Any]:
     base = copy.deepcopy(exp)
     # Generate the dataset once here, not concurrently in every trial.
     base["dataset"] = replace(prepare_dataset(DatasetSpec.from_dict(config.dataset)), generate=False).to_dict()
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / EXPERIMENT_YAML).write_text(yaml.safe_dump(exp, sort_keys=False))  # what --resume reads
+    stopper = SweepStopCallback(exp["name"])
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, base_exp=base, iterations=iterations,
                              checkpoint_interval=spec.checkpoint_interval, start_from=spec.start_from,
-                             start_iteration=spec.start_iteration),
+                             start_iteration=spec.start_iteration, stop_flag=stopper.flag_name),
         VGF.default_resource_request(config),
     )
     callback = None
     if exp["mlflow"].get("tracking_uri"):
         callback = SweepMLflowCallback(base, sweep_dir, {f"sweep/{k}": json.dumps(v)[:500] for k, v in
                                                          (exp.get("sweep") or {}).items()})
+    callbacks = [stopper] + ([callback] if callback else [])
     if resume:
         tuner = tune.Tuner.restore(str(sweep_dir), trainable, resume_unfinished=True, resume_errored=True)
     else:
@@ -70,10 +77,10 @@ def run_sweep(exp: dict, resume: bool = False) -> dict[str, Any]:
                                         scheduler=spec.build_scheduler(horizon), search_alg=spec.build_searcher()),
             run_config=tune.RunConfig(name=sweep_dir.name, storage_path=str(sweep_dir.parent),
                                       stop={"training_iteration": horizon, **spec.stop},
-                                      callbacks=[callback] if callback else [], verbose=1),
+                                      callbacks=callbacks, verbose=1),
         )
-    results = tuner.fit()
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with stopper:
+        results = tuner.fit()
     results.get_dataframe().to_csv(sweep_dir / SWEEP_RESULTS_CSV, index=False)
     best = results.get_best_result(metric=spec.metric, mode=spec.mode, scope="last")
     summary = {"metric": spec.metric, "mode": spec.mode, "trials": len(results),
@@ -85,7 +92,13 @@ def run_sweep(exp: dict, resume: bool = False) -> dict[str, Any]:
     write_report(sweep_dir)
     if callback is not None:
         metric = summary["best_metric"]
-        callback.finish_sweep({"best/" + spec.metric: float(metric)} if isinstance(metric, (int, float)) else {})
+        callback.finish_sweep({"best/" + spec.metric: float(metric)} if isinstance(metric, (int, float)) else {},
+                              "KILLED" if stopper.interrupted else "FINISHED")
+    if stopper.interrupted:
+        name = signal.Signals(stopper.signum).name
+        raise RunInterrupted(f"{name}: every running trial saved a checkpoint and the sweep state is in {sweep_dir}; "
+                             f"continue with: vgf-ray tune {(sweep_dir / EXPERIMENT_YAML).resolve()} --resume",
+                             stopper.signum)
     return summary
 
 

@@ -31,9 +31,10 @@ class SweepMLflowCallback(Callback):
         self.exp, self.sweep_dir, self.sweep_params = exp, sweep_dir, sweep_params
         self.tracker: MLflowTracker | None = None  # made in setup(): Tune pickles callbacks with the sweep state
         self.runs: dict[str, Any] = {"parent": None, "trials": {}}
+        self.live: set[str] = set()  # trials started and not yet finished by this process
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "tracker": None}
+        return {**self.__dict__, "tracker": None, "live": set()}
 
     def _save(self) -> None:
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -61,8 +62,10 @@ class SweepMLflowCallback(Callback):
             self.tracker.client.update_run(self.parent_run_id, status="RUNNING")
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        if trial.trial_id in self.runs["trials"]:
-            return  # a restarted trial (PBT exploit, resume) keeps its run and its first params
+        self.live.add(trial.trial_id)
+        if trial.trial_id in self.runs["trials"]:  # a restarted trial (PBT exploit, resume) keeps its run and params
+            self.tracker.client.update_run(self.runs["trials"][trial.trial_id], status="RUNNING")
+            return
         exp = trial_experiment(self.exp, trial.config, str(trial.local_path), str(trial))
         run_id = self.tracker.start(str(trial), exp, parent_run_id=self.parent_run_id,
                                     extra_tags={"trial_id": trial.trial_id})
@@ -76,6 +79,7 @@ class SweepMLflowCallback(Callback):
             self.tracker.log_row(run_id, row)
 
     def _finish_trial(self, trial, status: str) -> None:
+        self.live.discard(trial.trial_id)
         run_id = self.runs["trials"].get(trial.trial_id)
         if not run_id:
             return
@@ -91,6 +95,13 @@ class SweepMLflowCallback(Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._finish_trial(trial, "FAILED")
+
+    def on_experiment_end(self, trials, **info) -> None:
+        """Trials started here and not finished when Tune stops (an interrupted sweep) end as KILLED (Tune has
+        marked them TERMINATED by now, so the status cannot tell); ``--resume`` reopens them."""
+        for trial in trials:
+            if trial.trial_id in self.live:
+                self._finish_trial(trial, "KILLED")
 
     def finish_sweep(self, best_metrics: dict[str, float], status: str = "FINISHED") -> None:
         """Called by ``run_sweep`` once the results are written: best trial's numbers and the sweep files."""

@@ -16,22 +16,28 @@ from typing import Any
 from vgf_ray.experiment.history import tune_result
 from vgf_ray.experiment.runner import run_experiment, save_checkpoint
 from vgf_ray.metrics import ITERATION
+from vgf_ray.tuning.interrupt import TrialStopCheck, wait_to_be_stopped
 from vgf_ray.tuning.spec import apply_params
 
 
 class TuneReporter:
     """Observer of the run loop: reports every iteration, with a checkpoint every ``interval`` iterations after
-    ``start`` (where Tune's count begins, so checkpoints fall on PBT's perturbation points) and at the end."""
+    ``start`` (where Tune's count begins, so checkpoints fall on PBT's perturbation points), at the end, and when
+    the sweep is being interrupted (then the trial waits for Tune to stop it)."""
 
-    def __init__(self, budgets: list[int], interval: int, total: int, start: int = 0):
+    def __init__(self, budgets: list[int], interval: int, total: int, start: int = 0,
+                 stop_check: TrialStopCheck | None = None):
         self.budgets, self.interval, self.total, self.start = budgets, interval, total, start
+        self.stop_check = stop_check
 
     def __call__(self, algo, history: list[dict], lineage: list[dict]) -> None:
         from ray import tune
 
         metrics = tune_result(history, self.budgets)
         iteration = history[-1][ITERATION]
-        if not ((self.interval and (iteration - self.start) % self.interval == 0) or iteration == self.total):
+        stopping = self.stop_check is not None and iteration < self.total and self.stop_check.requested()
+        due = (self.interval and (iteration - self.start) % self.interval == 0) or iteration == self.total
+        if not (due or stopping):
             tune.report(metrics)
             return
         folder = Path(tempfile.mkdtemp(prefix="vgf-trial-ckpt-"))
@@ -40,6 +46,8 @@ class TuneReporter:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+        if stopping:
+            wait_to_be_stopped()
 
 
 def trial_experiment(base_exp: dict, params: dict[str, Any], trial_dir: str, trial_name: str) -> dict:
@@ -52,14 +60,16 @@ def trial_experiment(base_exp: dict, params: dict[str, Any], trial_dir: str, tri
 
 
 def run_trial(params: dict[str, Any], base_exp: dict, iterations: int, checkpoint_interval: int,
-              start_from: str | None = None, start_iteration: int = 0) -> None:
-    """Tune's function trainable (bound with ``tune.with_parameters``); a new trial resumes ``start_from``."""
+              start_from: str | None = None, start_iteration: int = 0, stop_flag: str | None = None) -> None:
+    """Tune's function trainable (bound with ``tune.with_parameters``); a new trial resumes ``start_from``;
+    ``stop_flag`` names the driver's stop-request actor (``tuning.interrupt``)."""
     from ray import tune
 
     context = tune.get_context()
     exp = trial_experiment(base_exp, params, context.get_trial_dir(), context.get_trial_name())
     exp["iterations"] = iterations
-    reporter = TuneReporter(list(exp["evaluation"]["budgets"]), checkpoint_interval, iterations, start_iteration)
+    reporter = TuneReporter(list(exp["evaluation"]["budgets"]), checkpoint_interval, iterations, start_iteration,
+                            TrialStopCheck(stop_flag))
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         run_experiment(exp, progress=False, resume=start_from, observer=reporter, trust_checkpoint=True)
