@@ -32,6 +32,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     overrides = list(args.set or [])
     if getattr(args, "mlflow_uri", None):
         overrides.append(f"mlflow.tracking_uri={args.mlflow_uri}")
+    if getattr(args, "address", None):
+        overrides.append(f"ray.address={args.address}")
     return overrides
 
 
@@ -58,6 +60,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
     summary = run_sweep(exp, resume=args.resume)
     print(json.dumps(summary, indent=2, default=str))
     return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from vgf_ray.submit import submit
+
+    # --address here is the Jobs API; the job's own driver joins the cluster with ray.address=auto.
+    return submit(args.config, args.address, args.command, list(args.set or []), args.working_dir,
+                  follow=not args.no_follow)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -119,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue an interrupted run exactly from its checkpoint (same config and output_dir)")
     p.add_argument("--mlflow-uri", default=None, help="MLflow tracking URI, e.g. http://127.0.0.1:5000")
+    p.add_argument("--address", default=None, help="an existing Ray cluster: auto or ray://HOST:PORT "
+                   "(default: start a local Ray)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("tune", help="Ray Tune sweep: search space, ASHA/PBT/PB2, Optuna (experiment YAML + sweep)")
@@ -129,7 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-schedule", default=None, metavar="TRIAL",
                    help="write an experiment that replays this trial's budget (PBT mutations) in one train run")
     p.add_argument("--out", default=None, help="where --export-schedule writes (default: in the sweep folder)")
+    p.add_argument("--address", default=None, help="an existing Ray cluster: auto or ray://HOST:PORT "
+                   "(default: start a local Ray)")
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("submit", help="run a train or tune experiment on a Ray cluster via the Ray Jobs API")
+    p.add_argument("config")
+    p.add_argument("--address", required=True, help="the cluster's Jobs API, e.g. http://127.0.0.1:8265")
+    p.add_argument("--command", choices=["train", "tune"], default=None,
+                   help="default: tune if the experiment has a sweep section, else train")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, passed on to the job")
+    p.add_argument("--working-dir", default=None, help="uploaded as the job's working directory "
+                   "(default: the experiment file's folder)")
+    p.add_argument("--no-follow", action="store_true", help="print the job id and return")
+    p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("report", help="one HTML page for a run or sweep folder (curves, budgets, trials, schedules)")
     p.add_argument("folder")
