@@ -5,9 +5,11 @@ existing cluster instead of starting one."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,9 +34,10 @@ def head_with_dashboard(tmp_path_factory):
     bin_dir = str(Path(sys.executable).parent)
     os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     port = free_port()
+    temp = tempfile.mkdtemp(prefix="vgfray")  # short: Ray's socket paths must fit in 107 bytes
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 4, "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": port,
-        "object_store_memory": 1 << 29, "temp_dir": str(tmp_path_factory.mktemp("rayhead"))})
+        "object_store_memory": 1 << 29, "temp_dir": temp})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:  # the dashboard's HTTP server comes up a moment after the node
@@ -47,6 +50,7 @@ def head_with_dashboard(tmp_path_factory):
             time.sleep(0.5)
     yield cluster.address, url
     cluster.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 def tiny_experiment(folder: Path, pointmaze_npz: Path, name: str) -> Path:

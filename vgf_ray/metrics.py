@@ -21,6 +21,11 @@ ONLINE_ENV_STEPS = "online_env_steps"
 GRAD_STEPS_LIFETIME = "num_grad_steps_lifetime"
 ONLINE_ENV_STEPS_LIFETIME = "online_env_steps_lifetime"
 ONLINE_BUFFER_SIZE = "online_buffer_size"
+# Where the work ran (online iterations): Ray node id -> EnvRunners that sampled there / learners there, and the
+# EnvRunner restarts RLlib made so far. Cluster runs assert placement and fault recovery from these.
+ENV_RUNNER_NODES = "env_runner_nodes"
+LEARNER_NODES = "learner_nodes"
+ENV_RUNNER_RESTARTS = "env_runner_restarts"
 STEP = "step"  # x axis of learning curves: gradient steps offline, then offline steps + online env steps
 
 # Learner metrics (logged under the module id).

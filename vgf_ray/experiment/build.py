@@ -33,7 +33,8 @@ def build_config(exp: dict):
             .learners(num_learners=int(res.get("num_learners", 0)), num_gpus_per_learner=gpus)
             .env_runners(num_env_runners=int(res.get("num_env_runners", 0)),
                          num_envs_per_env_runner=int(res.get("num_envs_per_env_runner", 1)),
-                         num_cpus_per_env_runner=res.get("num_cpus_per_env_runner", 1))
+                         num_cpus_per_env_runner=res.get("num_cpus_per_env_runner", 1),
+                         custom_resources_per_env_runner=dict(res.get("custom_resources_per_env_runner") or {}))
             .debugging(seed=int(exp["seed"]))
         )
         config.validate()

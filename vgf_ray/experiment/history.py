@@ -18,10 +18,13 @@ from vgf_ray.metrics import (
     BEST_SUCCESS,
     BUDGET_METRICS,
     BUDGET_PREFIX,
+    ENV_RUNNER_NODES,
+    ENV_RUNNER_RESTARTS,
     EVALUATION,
     GRAD_STEPS,
     GRAD_STEPS_LIFETIME,
     ITERATION,
+    LEARNER_NODES,
     LOSS_METRICS,
     MODULE_ID,
     ONLINE_BUFFER_SIZE,
@@ -58,6 +61,11 @@ def summarize(result: dict, budgets: list[int], evaluation_interval: int | None 
     online = row[PHASE] != PHASE_OFFLINE
     if online and result.get(ONLINE_BUFFER_SIZE) is not None:
         row[ONLINE_BUFFER_SIZE] = int(result[ONLINE_BUFFER_SIZE])
+    for key in (ENV_RUNNER_NODES, LEARNER_NODES):  # {node id: EnvRunners / learners}: where the round ran
+        if online and result.get(key):  # a node seen in earlier rounds only is reduced to NaN: not here now
+            row[key] = {node: int(n) for node, n in result[key].items() if math.isfinite(float(n)) and n > 0}
+    if online and result.get(ENV_RUNNER_RESTARTS) is not None:
+        row[ENV_RUNNER_RESTARTS] = int(result[ENV_RUNNER_RESTARTS])
     row[STEP] = (offline_steps or 0) + row[ONLINE_ENV_STEPS] if online else row[GRAD_STEPS]
     learner = result.get("learners", {}).get(MODULE_ID, {})
     for key in (*LOSS_METRICS, *BUDGET_METRICS.values()):

@@ -14,7 +14,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,17 @@ def save_checkpoint(algo, path: Path, history: list[dict], lineage: list[dict]) 
     staging.rename(path)
     shutil.rmtree(previous, ignore_errors=True)
     return str(path.resolve())
+
+
+def planned_iterations(algo, total: int, extend: bool) -> Iterator[int]:
+    """Iteration indices from the algorithm's own count to ``total``; with ``extend`` (``iterations: auto``) on
+    until both phases are done, so an online round that collected nothing does not end the run short."""
+    from vgf_ray.metrics import PHASE_DONE
+
+    i = algo.iteration
+    while i < total or (extend and algo.phase() != PHASE_DONE):
+        yield i
+        i += 1
 
 
 def _divergence(err: BaseException) -> DivergenceError | None:
@@ -118,11 +129,14 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
         lineage = extend_lineage(lineage, config.budget_defaults(), algo.iteration, counters["grad_steps"],
                                  counters["online_env_steps"])
         write_lineage(lineage, out_dir)
-        bar = tqdm(range(algo.iteration, total), desc=exp["name"], unit="it", initial=algo.iteration, total=total,
-                   disable=not progress)
+        bar = tqdm(desc=exp["name"], unit="it", initial=algo.iteration, total=total, disable=not progress)
+        stack.callback(bar.close)
         stop = stack.enter_context(StopRequest())
         every = int(exp.get("checkpoint_every") or 0)
-        for i in bar:
+        for i in planned_iterations(algo, total, extend=exp["iterations"] == "auto"):
+            if i >= total:  # auto: rounds that collected nothing (EnvRunners lost) are made up for
+                total = i + 1
+                bar.total = total
             start = time.perf_counter()
             try:
                 result = algo.train()
@@ -143,6 +157,7 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
             shown = {budget_key(b): round(row[budget_metric(b)], 3) for b in budgets if budget_metric(b) in row}
             shown.update({k: round(row[k], 3) for k in (CRITIC_LOSS, BC_LOSS) if k in row})
             bar.set_postfix(shown, refresh=False)
+            bar.update(1)
             if progress:
                 tqdm.write(f"[{exp['name']}] it {row[ITERATION]} grad_steps {row[GRAD_STEPS]} "
                            + " ".join(f"{k}={v:.3g}" for k, v in shown.items()))

@@ -26,7 +26,7 @@ SECTION_TYPES: dict[str, dict[str, tuple]] = {
                    "num_env_runners": ("int>=0",), "step_size": OPTIONAL_NUMBER},
     "resources": {"num_learners": ("int>=0",), "num_gpus_per_learner": ("number", "auto"),
                   "num_env_runners": ("int>=0",), "num_envs_per_env_runner": ("int>=1",),
-                  "num_cpus_per_env_runner": ("number",)},
+                  "num_cpus_per_env_runner": ("number",), "custom_resources_per_env_runner": ("dict",)},
     "env": {"ogbench": ("str",), "gym_id": ("str",), "success_timing": ("str",), "env_kwargs": ("dict",)},
     "mlflow": {"tracking_uri": ("str", None), "experiment": ("str",)},
     "ray": {"num_cpus": ("int>=1",), "num_gpus": ("number",), "object_store_memory": ("int>=1",),

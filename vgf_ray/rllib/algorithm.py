@@ -21,7 +21,10 @@ from vgf_ray.data.replay import episodes_to_transitions
 from vgf_ray.data.spec import DatasetSpec, load_transitions, prepare_dataset
 from vgf_ray.metrics import (
     BUDGET_METRICS,
+    ENV_RUNNER_NODES,
+    ENV_RUNNER_RESTARTS,
     GRAD_STEPS_LIFETIME,
+    LEARNER_NODES,
     MODULE_ID,
     ONLINE_BUFFER_SIZE,
     ONLINE_ENV_STEPS_LIFETIME,
@@ -120,10 +123,12 @@ class VGF(Algorithm):
             worker_set=self.env_runner_group, max_env_steps=wanted, concat=True,
             sample_timeout_s=config.sample_timeout_s, _uses_new_env_runners=True,
         )
-        runner_metrics = self.env_runner_group.foreach_env_runner(
-            lambda runner: runner.get_metrics(), local_env_runner=self.env_runner_group.num_remote_workers() == 0
+        reports = self.env_runner_group.foreach_env_runner(
+            lambda runner: (runner.get_metrics(), ray.get_runtime_context().get_node_id()),
+            local_env_runner=self.env_runner_group.num_remote_workers() == 0,
         )
-        self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
+        self.metrics.aggregate([metrics for metrics, _ in reports], key=ENV_RUNNER_RESULTS)
+        self._log_placement([node for _, node in reports])
         transitions = episodes_to_transitions(episodes)
         collected = len(transitions["observations"])
         if collected:
@@ -131,12 +136,23 @@ class VGF(Algorithm):
             sizes = self.learner_group.foreach_learner(
                 lambda learner, r=ref: learner.add_online_transitions(ray.get(r))
             )
-            self.metrics.log_value(ONLINE_BUFFER_SIZE, [s.get() for s in sizes][0], window=1)
+        else:  # a round that collected nothing (every EnvRunner lost, e.g. with its node) still reports the size
+            sizes = self.learner_group.foreach_learner(lambda learner: learner.buffer.online.size)
+        self.metrics.log_value(ONLINE_BUFFER_SIZE, [s.get() for s in sizes][0], window=1)
         before = counters["online_env_steps"]
         counters["online_env_steps"] += collected
         trainable = max(0, counters["online_env_steps"] - max(before, config.start_training))
         counters["utd_carry"] += trainable * config.utd_ratio
         return collected
+
+    def _log_placement(self, env_runner_nodes: list[str]) -> None:
+        """Node ids of the EnvRunners that just sampled and of the learners, and RLlib's EnvRunner restarts."""
+        for node in env_runner_nodes:
+            self.metrics.log_value((ENV_RUNNER_NODES, node), 1, reduce="sum")
+        for result in self.learner_group.foreach_learner(lambda learner: ray.get_runtime_context().get_node_id()):
+            if result.ok:
+                self.metrics.log_value((LEARNER_NODES, result.get()), 1, reduce="sum")
+        self.metrics.log_value(ENV_RUNNER_RESTARTS, self.env_runner_group.num_remote_worker_restarts(), window=1)
 
     @override(Algorithm)
     def training_step(self) -> None:
