@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from vgf_ray.core.networks import LAYER_NORM_EPS
 from vgf_ray.core.transport import ADAM_BETA1, ADAM_BETA2, ADAM_EPS, TransportBudget, select_particle
 
+COMPILE_FALLBACK = "vgf_ray compiled acting falls back to the fused path"  # the warning's start, when it does
+
 
 @dataclass
 class LayerPack:
@@ -268,7 +270,7 @@ class FusedActor:
                 try:
                     self._function = torch.compile(fused_act, dynamic=False)
                 except Exception as err:  # no compiler backend here: the eager fused path is the fallback
-                    warnings.warn(f"torch.compile unavailable ({err}); acting uses the fused path", stacklevel=3)
+                    warnings.warn(f"{COMPILE_FALLBACK}: torch.compile unavailable ({err})", stacklevel=3)
         return self._function
 
     @torch.no_grad()
@@ -291,7 +293,7 @@ class FusedActor:
         except Exception as err:
             if self._function is fused_act:
                 raise
-            warnings.warn(f"torch.compile failed ({err}); acting uses the fused path", stacklevel=2)
+            warnings.warn(f"{COMPILE_FALLBACK}: torch.compile failed ({err})", stacklevel=2)
             self._function = fused_act
             x, q = fused_act(*args)
         idx = select_particle(q, selection or hp.eval_particle_select, hp.softmax_temp, generator)

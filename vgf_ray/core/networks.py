@@ -74,14 +74,28 @@ class EnsembleMLP(nn.Module):
                 self.ln_biases.append(nn.Parameter(torch.zeros(num_members, 1, fan_out)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Under bf16/fp16 autocast the whole stack runs in that dtype, layer norm included (it accumulates in
+        fp32 inside): autocast would run layer norm, its affine and ReLU in fp32 and cast every activation back and
+        forth, which costs more than the matmuls on CPU. Output dtype as autocast would give it."""
+        device = x.device.type
+        if torch.is_autocast_enabled(device):
+            dtype = torch.get_autocast_dtype(device)
+            with torch.autocast(device, enabled=False):
+                return self._forward(x.to(dtype), dtype)
+        return self._forward(x, None)
+
+    def _forward(self, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+        def cast(t: torch.Tensor) -> torch.Tensor:
+            return t if dtype is None else t.to(dtype)
+
         lead_shape = x.shape[:-1]
         h = x.reshape(1, -1, x.shape[-1]).expand(self.num_members, -1, -1)
         last = len(self.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(bias, h, weight)
+            h = torch.baddbmm(cast(bias), h, cast(weight))
             if i < last:
                 if self.layer_norm:
                     h = F.layer_norm(h, h.shape[-1:], eps=LAYER_NORM_EPS)
-                    h = h * self.ln_weights[i] + self.ln_biases[i]
-                h = F.relu(h)
+                    h = torch.addcmul(cast(self.ln_biases[i]), h, cast(self.ln_weights[i]))  # one pass, not two
+                h = torch.relu_(h)  # in place: neither producer saved its output for backward
         return h.reshape(self.num_members, *lead_shape, h.shape[-1])
