@@ -26,6 +26,11 @@ ONLINE_BUFFER_SIZE = "online_buffer_size"
 ENV_RUNNER_NODES = "env_runner_nodes"
 LEARNER_NODES = "learner_nodes"
 ENV_RUNNER_RESTARTS = "env_runner_restarts"
+# Online rounds: weight versions (learner update rounds) between the weights a round was sampled with and the
+# weights it trains (0 synchronous, 1 with async_sampling), and the weight sync to the EnvRunners per iteration.
+POLICY_LAG = "policy_lag"
+WEIGHT_SYNC_S = "weight_sync_s"
+WEIGHT_SYNC_MB = "weight_sync_mb"  # object-store bytes of one sync (inference-only weights), in MB
 STEP = "step"  # x axis of learning curves: gradient steps offline, then offline steps + online env steps
 
 # Learner metrics (logged under the module id).

@@ -7,12 +7,12 @@ env step once ``start_training`` online steps have been collected. The counters 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray.rllib.algorithms.algorithm import Algorithm
-from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS
 
@@ -32,7 +32,11 @@ from vgf_ray.metrics import (
     PHASE_DONE,
     PHASE_OFFLINE,
     PHASE_ONLINE,
+    POLICY_LAG,
+    WEIGHT_SYNC_MB,
+    WEIGHT_SYNC_S,
 )
+from vgf_ray.rllib.rollouts import AsyncRollouts, Round, sample_round
 
 COUNTERS_KEY = "vgf_counters"
 
@@ -62,6 +66,9 @@ class VGF(Algorithm):
             config.freeze()
         self.vgf_counters = {"grad_steps": 0, "online_env_steps": 0, "utd_carry": 0.0}
         self._learners_have_data = False
+        self._weights_version = 0  # learner update rounds so far in this process (policy lag is a difference)
+        self._async_rollouts = AsyncRollouts()
+        self._weight_sync_mb: float | None = None
         super().setup(config)
 
     def _send_dataset_to_learners(self) -> None:
@@ -110,26 +117,44 @@ class VGF(Algorithm):
             learner_results.append(result.get())
         self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
         self.vgf_counters["grad_steps"] += num_steps
+        self._weights_version += 1
 
     def _collect_online(self) -> int:
-        """One rollout round on the EnvRunners; transitions go to every learner's replay."""
+        """One rollout round on the EnvRunners; transitions go to every learner's replay. With ``async_sampling``
+        the round collected here was launched one iteration earlier, and the next one is launched before
+        training (``vgf_ray.rllib.rollouts``)."""
         config, counters = self.config, self.vgf_counters
-        wanted = min(config.rollout_steps_per_iteration, config.online_env_steps - counters["online_env_steps"])
+        group = self.env_runner_group
+        remaining = config.online_env_steps - counters["online_env_steps"]
+        if config.async_sampling and group.num_remote_workers() > 0:
+            rollouts = self._async_rollouts
+            if rollouts.in_flight is None:  # the first online round (or the first after a restore)
+                self._apply_exploration_budget()
+                rollouts.launch(group, min(config.rollout_steps_per_iteration, remaining), self._weights_version)
+            collected = self._add_round(rollouts.collect(group, config.sample_timeout_s))
+            remaining = config.online_env_steps - counters["online_env_steps"]
+            if remaining > 0:  # the next round samples while this one is trained on
+                self._apply_exploration_budget()  # waits only for the queued weight sync, not behind a sample
+                rollouts.launch(group, min(config.rollout_steps_per_iteration, remaining), self._weights_version)
+            return collected
+        self._apply_exploration_budget()
+        return self._add_round(sample_round(group, min(config.rollout_steps_per_iteration, remaining),
+                                            config.sample_timeout_s, self._weights_version))
+
+    def _apply_exploration_budget(self) -> dict[str, Any]:
         values = self.apply_budget_to_env_runners(self.env_runner_group)
         for key in EXPLORATION_KEYS:
             self.metrics.log_value(BUDGET_METRICS[key], values[key], window=1)
+        return values
+
+    def _add_round(self, collected_round: Round) -> int:
+        """Count a collected round, put its transitions in every learner's replay, log where and how old."""
+        config, counters = self.config, self.vgf_counters
+        self.metrics.aggregate(collected_round.runner_metrics, key=ENV_RUNNER_RESULTS)
+        self._log_placement(collected_round.nodes)
+        self.metrics.log_value(POLICY_LAG, self._weights_version - collected_round.weights_version, window=1)
         # Steps are counted from the episodes themselves (RLlib's metric-based count overshoots here).
-        episodes = synchronous_parallel_sample(
-            worker_set=self.env_runner_group, max_env_steps=wanted, concat=True,
-            sample_timeout_s=config.sample_timeout_s, _uses_new_env_runners=True,
-        )
-        reports = self.env_runner_group.foreach_env_runner(
-            lambda runner: (runner.get_metrics(), ray.get_runtime_context().get_node_id()),
-            local_env_runner=self.env_runner_group.num_remote_workers() == 0,
-        )
-        self.metrics.aggregate([metrics for metrics, _ in reports], key=ENV_RUNNER_RESULTS)
-        self._log_placement([node for _, node in reports])
-        transitions = episodes_to_transitions(episodes)
+        transitions = episodes_to_transitions(collected_round.episodes)
         collected = len(transitions["observations"])
         if collected:
             ref = ray.put(transitions)
@@ -174,8 +199,30 @@ class VGF(Algorithm):
         self.metrics.log_value(PHASE, phase, window=1)
         self.metrics.log_value(GRAD_STEPS_LIFETIME, counters["grad_steps"], window=1)
         self.metrics.log_value(ONLINE_ENV_STEPS_LIFETIME, counters["online_env_steps"], window=1)
-        # Keep the EnvRunners' modules (and so `get_module()`) on the learner's latest weights.
+        # Keep the EnvRunners' modules (and so `get_module()`) on the learner's latest weights. The sync does not
+        # wait behind an async round in flight: RLlib queues it for after that sample.
+        start = time.perf_counter()
         self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
+        if phase == PHASE_ONLINE:
+            self.metrics.log_value(WEIGHT_SYNC_S, time.perf_counter() - start, window=1)
+            self.metrics.log_value(WEIGHT_SYNC_MB, self._inference_weights_mb(), window=1)
+
+    def _inference_weights_mb(self) -> float:
+        """Size of what one weight sync puts in the object store (the EnvRunners' inference-only module)."""
+        if self._weight_sync_mb is None:
+            state = self.learner_group.get_state(components="learner/rl_module", inference_only=True)
+            tensors = []
+
+            def walk(value: Any) -> None:
+                if hasattr(value, "nbytes"):
+                    tensors.append(int(value.nbytes))
+                elif isinstance(value, dict):
+                    for item in value.values():
+                        walk(item)
+
+            walk(state)
+            self._weight_sync_mb = sum(tensors) / 2**20
+        return self._weight_sync_mb
 
     @override(Algorithm)
     def get_state(self, *args, **kwargs) -> dict[str, Any]:

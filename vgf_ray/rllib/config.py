@@ -17,7 +17,8 @@ HPARAM_KEYS = tuple(f.name for f in fields(VGFHyperParams))
 EXTRA_KEYS = ("dataset", "updates_per_iteration", "eval_budgets", "eval_step_size", "exploration_steps",
               "exploration_selection", "offline_steps", "online_env_steps", "utd_ratio", "start_training",
               "replay_style", "online_fraction", "online_buffer_capacity", "rollout_steps_per_iteration",
-              "checkpoint_replay", "budget_schedule", "exploration_step_size", "divergence_q_factor")
+              "checkpoint_replay", "budget_schedule", "exploration_step_size", "divergence_q_factor",
+              "async_sampling")
 
 
 class VGFConfig(AlgorithmConfig):
@@ -45,6 +46,8 @@ class VGFConfig(AlgorithmConfig):
         self.online_buffer_capacity = 1_000_000  # FIFO over online data only; the dataset is never evicted
         self.rollout_steps_per_iteration = 1000  # env steps collected per train() call in the online phase
         self.rollout_fragment_length = "auto"  # -> rollout_steps_per_iteration split over runners and envs
+        # EnvRunners sample the next round while the learner trains on this one (policy lag 1; see rllib/rollouts).
+        self.async_sampling = False
         self.checkpoint_replay = True  # save online transitions in checkpoints (False: refill after restore)
         # Stop when |Q| passes this many times max|r| / (1 - discount) (None: only non-finite losses stop a run).
         self.divergence_q_factor: float | None = 10.0
@@ -137,6 +140,8 @@ class VGFConfig(AlgorithmConfig):
             raise ConfigError(f"offline_steps must be None or an integer >= 0, got {self.offline_steps!r}")
         if self.online_env_steps and self.offline_steps is None:
             raise ConfigError("online_env_steps > 0 needs offline_steps (an integer; 0 = online only)")
+        if not isinstance(self.async_sampling, bool):
+            raise ConfigError(f"async_sampling must be true or false, got {self.async_sampling!r}")
         if self.utd_ratio <= 0:
             raise ConfigError(f"utd_ratio must be > 0, got {self.utd_ratio!r}")
         if self.divergence_q_factor is not None and not (isinstance(self.divergence_q_factor, int | float)
