@@ -1,9 +1,11 @@
 """VGF through RLlib's new API stack: config validation, training, budget-wise evaluation, exact resume."""
 
 import shutil
+import time
 
 import numpy as np
 import pytest
+import ray
 import torch
 
 from vgf_ray.rllib import VGF, VGFConfig
@@ -155,6 +157,37 @@ def test_two_learners_stay_in_sync_with_ddp(ray_session, pointmaze_npz, data_dir
         )
         first, second = (r.get() for r in sums)
         assert first == second
+    finally:
+        algo.stop()
+
+
+def test_lost_remote_learner_is_replaced_with_a_survivors_state_and_the_data(ray_session, pointmaze_npz, data_dir):
+    """A DDP learner dies between rounds: before the next update the group is rebuilt, both learners hold the
+    survivor's weights (not fresh ones), the new one gets the offline dataset from the driver, and training goes on
+    with every counter kept."""
+    config = tiny_config(pointmaze_npz, data_dir, evaluation_interval=None).learners(num_learners=2,
+                                                                                   num_cpus_per_learner=1)
+    algo = config.build_algo()
+
+    def param_sums():
+        return [r.get() for r in algo.learner_group.foreach_learner(
+            lambda learner: [float(p.detach().sum()) for p in learner.vgf_module.nets.parameters()])]
+
+    try:
+        algo.train()
+        before = param_sums()[0]
+        ray.kill(algo.learner_group._workers[1])
+        deadline = time.monotonic() + 30  # ray.kill returns before the actor is gone
+        while all(r.ok for r in algo.learner_group.foreach_learner(lambda learner: 1, healthy_only=False)):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        algo._replace_lost_learners()
+        assert param_sums() == [before, before]
+        result = algo.train()
+        assert result["learner_restarts"] == 1
+        assert result["num_grad_steps_lifetime"] == 2 * TINY["updates_per_iteration"]
+        after = param_sums()
+        assert after[0] == after[1] and after[0] != before
     finally:
         algo.stop()
 

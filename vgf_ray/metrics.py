@@ -26,6 +26,7 @@ ONLINE_BUFFER_SIZE = "online_buffer_size"
 ENV_RUNNER_NODES = "env_runner_nodes"
 LEARNER_NODES = "learner_nodes"
 ENV_RUNNER_RESTARTS = "env_runner_restarts"
+LEARNER_RESTARTS = "learner_restarts"  # remote learner groups rebuilt after losing a learner (vgf_ray's, not RLlib's)
 # Online rounds: weight versions (learner update rounds) between the weights a round was sampled with and the
 # weights it trains (0 synchronous, 1 with async_sampling), and the weight sync to the EnvRunners per iteration.
 POLICY_LAG = "policy_lag"

@@ -7,6 +7,7 @@ env step once ``start_training`` online steps have been collected. The counters 
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from vgf_ray.metrics import (
     ENV_RUNNER_RESTARTS,
     GRAD_STEPS_LIFETIME,
     LEARNER_NODES,
+    LEARNER_RESTARTS,
     MODULE_ID,
     ONLINE_BUFFER_SIZE,
     ONLINE_ENV_STEPS_LIFETIME,
@@ -70,6 +72,41 @@ class VGF(Algorithm):
         self._async_rollouts = AsyncRollouts()
         self._weight_sync_mb: float | None = None
         super().setup(config)
+
+    def _replace_lost_learners(self) -> None:
+        """A remote learner that died (its process or its node) is replaced before any update is dispatched
+        (survivors would otherwise wait for it in DDP's all-reduce): the learner group is rebuilt, every learner
+        takes a survivor's state (weights, optimizers, online replay; all learners hold the same) and a fresh
+        sampling RNG of its rank, and the offline dataset is sent again. No counter changes: updates done
+        are kept. With no survivor the run stops, naming the way back (its last checkpoint)."""
+        group = self.learner_group
+        if not group.is_remote:
+            return
+        probes = list(group.foreach_learner(lambda learner: True, healthy_only=False))
+        if all(p.ok for p in probes) and len(probes) == self.config.num_learners:
+            return
+        states = [r.get() for r in group.foreach_learner(lambda learner: learner.get_state()) if r.ok]
+        lost = self.config.num_learners - len(states)
+        if not states:
+            raise RuntimeError(f"all {self.config.num_learners} remote learner(s) were lost; continue from the last "
+                               "checkpoint with vgf-ray train ... --resume <checkpoint>")
+        spec = group._module_spec  # the spec Algorithm.setup built the group with
+        group.shutdown()
+        self.learner_group = self.config.build_learner_group(rl_module_spec=spec)
+        # Each learner takes a private copy: LearnerGroup.set_state hands every learner the same object-store
+        # buffers (zero-copy), and Adam's in-place updates of shared moments then desynchronise the ranks.
+        ref = ray.put(states[0])
+        for result in self.learner_group.foreach_learner(
+                lambda learner, r=ref: learner.set_state(copy.deepcopy(ray.get(r)))):
+            if not result.ok:
+                raise result.get()
+        restarts = self.vgf_counters.get("learner_restarts", 0) + 1
+        self.vgf_counters["learner_restarts"] = restarts
+        self.learner_group.foreach_learner(lambda learner, k=restarts: learner.reseed(k))
+        self._learners_have_data = False
+        self._send_dataset_to_learners()
+        self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
+        print(f"vgf_ray: replaced {lost} lost learner(s) from a survivor's state (restart {restarts})", flush=True)
 
     def _send_dataset_to_learners(self) -> None:
         """Remote learners get the offline transitions through the object store, not the file path: on a
@@ -184,6 +221,7 @@ class VGF(Algorithm):
         config, counters = self.config, self.vgf_counters
         phase = self.phase()
         if phase != PHASE_DONE:
+            self._replace_lost_learners()
             self._send_dataset_to_learners()
         if phase == PHASE_OFFLINE:
             steps = config.updates_per_iteration
@@ -199,6 +237,7 @@ class VGF(Algorithm):
         self.metrics.log_value(PHASE, phase, window=1)
         self.metrics.log_value(GRAD_STEPS_LIFETIME, counters["grad_steps"], window=1)
         self.metrics.log_value(ONLINE_ENV_STEPS_LIFETIME, counters["online_env_steps"], window=1)
+        self.metrics.log_value(LEARNER_RESTARTS, counters.get("learner_restarts", 0), window=1)
         # Keep the EnvRunners' modules (and so `get_module()`) on the learner's latest weights. The sync does not
         # wait behind an async round in flight: RLlib queues it for after that sample.
         start = time.perf_counter()

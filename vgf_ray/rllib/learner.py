@@ -33,8 +33,14 @@ class VGFTorchLearner(TorchLearner):
         super().build()
         self._buffer: OfflineOnlineReplay | None = None  # loaded on first use: evaluation needs no dataset
         self._pending_online_state: dict | None = None  # restored online replay waiting for the offline data
+        self.rng = torch.Generator(device=self._device)
+        self.reseed(0)
+
+    def reseed(self, restarts: int) -> None:
+        """The batch-sampling/noise RNG of this rank; a rebuilt learner group (``restarts``) draws a new stream
+        per rank, since every learner took one survivor's state."""
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-        self.rng = torch.Generator(device=self._device).manual_seed(int(self.config.seed or 0) * 1000 + rank)
+        self.rng.manual_seed(int(self.config.seed or 0) * 1000 + rank + 7919 * restarts)
 
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id: str, config=None) -> None:
