@@ -252,6 +252,19 @@ def fused_act(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: i
     return x, q.reshape(b, n)
 
 
+# Compiled graphs of fused_act per process: one per (budget steps, step size, dtype, config); dynamo's default of
+# 8 runs out in a process that acts at several budgets (evaluation 0..3 plus exploration) or configurations, and
+# then silently runs the function eagerly.
+RECOMPILE_LIMIT = 64
+
+
+def raise_recompile_limit() -> None:
+    config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):  # the name changed across torch releases
+        if hasattr(config, name):
+            setattr(config, name, max(getattr(config, name), RECOMPILE_LIMIT))
+
+
 class FusedActor:
     """Acts like ``VGFNetworks.act_eager`` through ``fused_act``, repacking weights only when they change.
 
@@ -268,6 +281,7 @@ class FusedActor:
             self._function = fused_act
             if self.requested_compile:
                 try:
+                    raise_recompile_limit()
                     self._function = torch.compile(fused_act, dynamic=False)
                 except Exception as err:  # no compiler backend here: the eager fused path is the fallback
                     warnings.warn(f"{COMPILE_FALLBACK}: torch.compile unavailable ({err})", stacklevel=3)
