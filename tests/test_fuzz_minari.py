@@ -89,7 +89,7 @@ def mutate_leaf(group, key: str, how: str, rng: np.random.Generator) -> None:
     elif how in ("nan", "inf", "huge") and np.issubdtype(np.asarray(a).dtype, np.floating) and np.size(a):
         out = np.array(a, copy=True)
         if how == "huge":
-            out = out * 1e30
+            out = out * 1e6
         else:
             out.flat[int(rng.integers(0, out.size))] = np.nan if how == "nan" else np.inf
     elif how == "wrong_width" and np.ndim(a) == 2:

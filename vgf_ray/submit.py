@@ -62,8 +62,7 @@ def submit(config: str, address: str, command: str | None = None, overrides: lis
         client = JobSubmissionClient(address)
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise SubmitError(f"--address {address}: no Ray Jobs API there ({err})") from err
-    job_id = client.submit_job(entrypoint=entrypoint,
-                               runtime_env={"working_dir": str(folder.resolve()), "env_vars": JOB_ENV})
+    job_id = submit_when_ready(client, entrypoint, {"working_dir": str(folder.resolve()), "env_vars": JOB_ENV})
     print(f"submitted {command} job {job_id} to {address}: {entrypoint}", flush=True)
     if not follow:
         return 0
@@ -71,6 +70,18 @@ def submit(config: str, address: str, command: str | None = None, overrides: lis
     status = str(wait_for_job(client, job_id, timeout_s))
     print(f"job {job_id}: {status}", flush=True)
     return 0 if status.endswith("SUCCEEDED") else 1
+
+
+def submit_when_ready(client, entrypoint: str, runtime_env: dict, wait_s: float = 60.0) -> str:
+    """Submit, retrying while a just-started head has no job agent yet (Ray answers 500 "No available agent")."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env)
+        except RuntimeError as err:
+            if "No available agent" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 async def _print_logs(client, job_id: str, timeout_s: float | None) -> None:
