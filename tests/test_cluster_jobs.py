@@ -37,6 +37,8 @@ def head_with_dashboard(tmp_path_factory):
     temp = tempfile.mkdtemp(prefix="vgfray")  # short: Ray's socket paths must fit in 107 bytes
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 4, "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": port,
+        # The job agent's HTTP port is fixed (52365) by default, and the test session's own Ray holds it already.
+        "dashboard_agent_listen_port": free_port(),
         "object_store_memory": 1 << 29, "temp_dir": temp})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
