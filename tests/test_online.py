@@ -118,3 +118,20 @@ def test_online_settings_are_validated():
         VGFConfig().training(offline_steps=0, online_env_steps=10, replay_style="per").validate()
     with pytest.raises(ValueError, match="utd_ratio"):
         VGFConfig().training(offline_steps=0, online_env_steps=10, utd_ratio=0).validate()
+
+
+def test_lost_env_runners_that_never_come_back_stop_the_run(ray_session, pointmaze_npz):
+    """Empty rounds are made up for under iterations: auto, but not forever: with every EnvRunner gone for
+    longer than env_runner_restore_timeout_s the run stops, saying so."""
+    config = online_config(pointmaze_npz, start_training=0).fault_tolerance(env_runner_restore_timeout_s=0.0)
+    algo = config.build_algo()
+    try:
+        algo.train()  # offline
+        algo.train()  # a first online round: env steps arrive
+        for actor in algo.env_runner_group._worker_manager._actors.values():
+            ray.kill(actor, no_restart=True)
+        with pytest.raises(RuntimeError, match=r"no env step collected for \d+ s .*none of the 2 EnvRunners came back"):
+            for _ in range(5):
+                algo.train()
+    finally:
+        algo.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+import tree
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS
@@ -38,7 +39,7 @@ from vgf_ray.metrics import (
     WEIGHT_SYNC_MB,
     WEIGHT_SYNC_S,
 )
-from vgf_ray.rllib.rollouts import AsyncRollouts, Round, sample_round
+from vgf_ray.rllib.rollouts import AsyncRollouts, Round, node_id, sample_round
 
 COUNTERS_KEY = "vgf_counters"
 
@@ -71,6 +72,7 @@ class VGF(Algorithm):
         self._weights_version = 0  # learner update rounds so far in this process (policy lag is a difference)
         self._async_rollouts = AsyncRollouts()
         self._weight_sync_mb: float | None = None
+        self._last_collection: float | None = None  # monotonic time of the last round that brought env steps
         super().setup(config)
 
     def _replace_lost_learners(self) -> None:
@@ -164,25 +166,28 @@ class VGF(Algorithm):
         group = self.env_runner_group
         remaining = config.online_env_steps - counters["online_env_steps"]
         if config.async_sampling and group.num_remote_workers() > 0:
-            rollouts = self._async_rollouts
-            if rollouts.in_flight is None:  # the first online round (or the first after a restore)
-                self._apply_exploration_budget()
-                rollouts.launch(group, min(config.rollout_steps_per_iteration, remaining), self._weights_version)
-            collected = self._add_round(rollouts.collect(group, config.sample_timeout_s))
+            if self._async_rollouts.in_flight is None:  # the first online round (or the first after a restore)
+                self._launch_async_round(remaining)
+            collected = self._add_round(self._async_rollouts.collect(group, config.sample_timeout_s))
             remaining = config.online_env_steps - counters["online_env_steps"]
             if remaining > 0:  # the next round samples while this one is trained on
-                self._apply_exploration_budget()  # waits only for the queued weight sync, not behind a sample
-                rollouts.launch(group, min(config.rollout_steps_per_iteration, remaining), self._weights_version)
+                self._launch_async_round(remaining)
             return collected
         self._apply_exploration_budget()
         return self._add_round(sample_round(group, min(config.rollout_steps_per_iteration, remaining),
                                             config.sample_timeout_s, self._weights_version))
 
-    def _apply_exploration_budget(self) -> dict[str, Any]:
+    def _launch_async_round(self, remaining: int) -> None:
+        """Put the exploration budget on the EnvRunners (it waits only for a queued weight sync, not behind a
+        sample) and launch the next round of at most ``remaining`` env steps."""
+        self._apply_exploration_budget()
+        self._async_rollouts.launch(self.env_runner_group, min(self.config.rollout_steps_per_iteration, remaining),
+                                    self._weights_version)
+
+    def _apply_exploration_budget(self) -> None:
         values = self.apply_budget_to_env_runners(self.env_runner_group)
         for key in EXPLORATION_KEYS:
             self.metrics.log_value(BUDGET_METRICS[key], values[key], window=1)
-        return values
 
     def _add_round(self, collected_round: Round) -> int:
         """Count a collected round, put its transitions in every learner's replay, log where and how old."""
@@ -193,6 +198,7 @@ class VGF(Algorithm):
         # Steps are counted from the episodes themselves (RLlib's metric-based count overshoots here).
         transitions = episodes_to_transitions(collected_round.episodes)
         collected = len(transitions["observations"])
+        self._check_collection_progress(collected)
         if collected:
             ref = ray.put(transitions)
             sizes = self.learner_group.foreach_learner(
@@ -207,11 +213,23 @@ class VGF(Algorithm):
         counters["utd_carry"] += trainable * config.utd_ratio
         return collected
 
+    def _check_collection_progress(self, collected: int) -> None:
+        """Rounds that collect nothing (EnvRunners lost) are made up for under ``iterations: auto``; if none comes
+        back within RLlib's ``env_runner_restore_timeout_s``, stop instead of sampling nothing forever."""
+        now = time.monotonic()
+        if collected or self._last_collection is None:
+            self._last_collection = now
+        elif now - self._last_collection > self.config.env_runner_restore_timeout_s:
+            raise RuntimeError(f"no env step collected for {now - self._last_collection:.0f} s "
+                               f"(env_runner_restore_timeout_s={self.config.env_runner_restore_timeout_s}): "
+                               f"none of the {self.env_runner_group.num_remote_workers()} EnvRunners came back; "
+                               "continue from the last checkpoint with vgf-ray train ... --resume <checkpoint>")
+
     def _log_placement(self, env_runner_nodes: list[str]) -> None:
         """Node ids of the EnvRunners that just sampled and of the learners, and RLlib's EnvRunner restarts."""
         for node in env_runner_nodes:
             self.metrics.log_value((ENV_RUNNER_NODES, node), 1, reduce="sum")
-        for result in self.learner_group.foreach_learner(lambda learner: ray.get_runtime_context().get_node_id()):
+        for result in self.learner_group.foreach_learner(node_id):
             if result.ok:
                 self.metrics.log_value((LEARNER_NODES, result.get()), 1, reduce="sum")
         self.metrics.log_value(ENV_RUNNER_RESTARTS, self.env_runner_group.num_remote_worker_restarts(), window=1)
@@ -250,17 +268,7 @@ class VGF(Algorithm):
         """Size of what one weight sync puts in the object store (the EnvRunners' inference-only module)."""
         if self._weight_sync_mb is None:
             state = self.learner_group.get_state(components="learner/rl_module", inference_only=True)
-            tensors = []
-
-            def walk(value: Any) -> None:
-                if hasattr(value, "nbytes"):
-                    tensors.append(int(value.nbytes))
-                elif isinstance(value, dict):
-                    for item in value.values():
-                        walk(item)
-
-            walk(state)
-            self._weight_sync_mb = sum(tensors) / 2**20
+            self._weight_sync_mb = sum(int(getattr(leaf, "nbytes", 0)) for leaf in tree.flatten(state)) / 2**20
         return self._weight_sync_mb
 
     @override(Algorithm)

@@ -30,16 +30,21 @@ class Round:
     weights_version: int = 0  # the learner's weight version the EnvRunners acted with
 
 
+def node_id(_actor: Any = None) -> str:
+    """The Ray node this process runs on (usable as a ``foreach_*`` function)."""
+    return ray.get_runtime_context().get_node_id()
+
+
 def _sample_and_report(runner, num_timesteps: int) -> tuple[list, dict, str]:
     episodes = runner.sample(num_timesteps=num_timesteps)
-    return episodes, runner.get_metrics(), ray.get_runtime_context().get_node_id()
+    return episodes, runner.get_metrics(), node_id()
 
 
 def sample_round(group, wanted: int, timeout_s: float | None, weights_version: int) -> Round:
     """The synchronous round: RLlib's ``synchronous_parallel_sample`` up to ``wanted`` env steps."""
     episodes = synchronous_parallel_sample(worker_set=group, max_env_steps=wanted, concat=True,
                                            sample_timeout_s=timeout_s, _uses_new_env_runners=True)
-    reports = group.foreach_env_runner(lambda runner: (runner.get_metrics(), ray.get_runtime_context().get_node_id()),
+    reports = group.foreach_env_runner(lambda runner: (runner.get_metrics(), node_id()),
                                        local_env_runner=group.num_remote_workers() == 0)
     return Round(list(episodes), [m for m, _ in reports], [n for _, n in reports], weights_version)
 
@@ -48,19 +53,13 @@ class AsyncRollouts:
     """At most one round in flight on the remote EnvRunners."""
 
     def __init__(self) -> None:
-        self.in_flight: dict[str, Any] | None = None  # {"steps": requested env steps, "weights_version": v}
-
-    @property
-    def steps_in_flight(self) -> int:
-        return self.in_flight["steps"] if self.in_flight else 0
+        self.in_flight: int | None = None  # weight version of the round in flight, None when there is none
 
     def launch(self, group, wanted: int, weights_version: int) -> None:
         """Ask every healthy EnvRunner for its share of ``wanted`` env steps; returns at once."""
-        runners = max(1, group.num_healthy_remote_workers())
-        share = -(-wanted // runners)
-        launched = group.foreach_env_runner_async(lambda runner, n=share: _sample_and_report(runner, n),
-                                                  tag=ASYNC_SAMPLE_TAG)
-        self.in_flight = {"steps": share * launched, "weights_version": weights_version}
+        share = -(-wanted // max(1, group.num_healthy_remote_workers()))
+        group.foreach_env_runner_async(lambda runner, n=share: _sample_and_report(runner, n), tag=ASYNC_SAMPLE_TAG)
+        self.in_flight = weights_version
 
     def collect(self, group, timeout_s: float | None) -> Round:
         """Wait for the round in flight (EnvRunners that died meanwhile return nothing) and hand it over."""
@@ -69,9 +68,8 @@ class AsyncRollouts:
         # A call still running after the timeout stays in flight; its sample arrives with a later round (counted
         # once, when it arrives), and that EnvRunner gets no new request until then.
         results = group.fetch_ready_async_reqs(tags=ASYNC_SAMPLE_TAG, timeout_seconds=timeout_s)
-        version = self.in_flight["weights_version"]
+        out = Round(weights_version=self.in_flight)
         self.in_flight = None
-        out = Round(weights_version=version)
         for _, (episodes, metrics, node) in results:
             out.episodes.extend(episodes)
             out.runner_metrics.append(metrics)
