@@ -88,6 +88,15 @@ def test_cli_reports_bad_training_key(tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # nothing is written for a config that fails validation
 
 
+@pytest.mark.parametrize("value", ["{rollout_node: abc}", "{rollout_node: -1}", "[1]"])
+def test_bad_custom_resources_name_the_key(tmp_path, capsys, value):
+    path = tmp_path / "e.yaml"
+    path.write_text(f"output_dir: {tmp_path / 'out'}\nmlflow: {{tracking_uri: null}}\n")
+    assert main(["train", str(path), "--quiet", "--set", f"resources.custom_resources_per_env_runner={value}"]) == 2
+    assert ("resources.custom_resources_per_env_runner: expected a mapping of resource names to amounts >= 0"
+            in capsys.readouterr().err)
+
+
 def test_make_dataset_command(tmp_path, capsys):
     assert main(["make-dataset", "pointmaze-medium-navigate", "--size", "40", "--episode-length", "21",
                  "--out-dir", str(tmp_path / "d")]) == 0

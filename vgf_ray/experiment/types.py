@@ -26,7 +26,7 @@ SECTION_TYPES: dict[str, dict[str, tuple]] = {
                    "num_env_runners": ("int>=0",), "step_size": OPTIONAL_NUMBER},
     "resources": {"num_learners": ("int>=0",), "num_gpus_per_learner": ("number", "auto"),
                   "num_env_runners": ("int>=0",), "num_envs_per_env_runner": ("int>=1",),
-                  "num_cpus_per_env_runner": ("number",), "custom_resources_per_env_runner": ("dict",)},
+                  "num_cpus_per_env_runner": ("number",), "custom_resources_per_env_runner": ("resources",)},
     "env": {"ogbench": ("str",), "gym_id": ("str",), "success_timing": ("str",), "env_kwargs": ("dict",)},
     "mlflow": {"tracking_uri": ("str", None), "experiment": ("str",)},
     "ray": {"num_cpus": ("int>=1",), "num_gpus": ("number",), "object_store_memory": ("int>=1",),
@@ -35,7 +35,7 @@ SECTION_TYPES: dict[str, dict[str, tuple]] = {
 SECTIONS_THAT_ARE_MAPPINGS = ("ray", "env", "dataset", "training", "evaluation", "resources", "mlflow")
 
 
-KINDS = ("int", "int>=1", "int>=0", "number", "str", "bool", "list", "dict", "list[int]")
+KINDS = ("int", "int>=1", "int>=0", "number", "str", "bool", "list", "dict", "list[int]", "resources")
 
 
 def _matches(value: Any, kind: Any) -> bool:
@@ -57,13 +57,17 @@ def _matches(value: Any, kind: Any) -> bool:
         return isinstance(value, list | tuple)
     if kind == "list[int]":
         return isinstance(value, list | tuple) and all(_matches(v, "int") for v in value)
+    if kind == "resources":  # Ray custom resources: name -> amount, as Ray would otherwise reject or wait on
+        return isinstance(value, dict) and all(isinstance(k, str) and _matches(v, "number") and v >= 0
+                                               for k, v in value.items())
     return isinstance(value, dict)
 
 
 def _describe(kinds: tuple) -> str:
     names = {"int": "an integer", "int>=1": "an integer >= 1", "int>=0": "an integer >= 0",
              "number": "a finite number", "str": "a string", "bool": "true or false",
-             "list": "a list", "list[int]": "a list of integers", "dict": "a mapping", None: "null"}
+             "list": "a list", "list[int]": "a list of integers", "dict": "a mapping",
+             "resources": "a mapping of resource names to amounts >= 0", None: "null"}
     return " or ".join(names.get(k, repr(k)) for k in kinds)
 
 
