@@ -4,9 +4,11 @@ Three loops on the same config, measured in this run:
   bare   - the plain-PyTorch VGFAgent.update loop (no Ray): the baseline
   learner- VGFTorchLearner.run_vgf_updates (RLlib optimizers/_update, in-memory buffer)
   train  - the full Algorithm.train() loop (evaluation off)
-Prints steps/s (the median of ``--repeats`` measurements, with their min-max spread) and the ratios learner/bare
-and train/bare (target >= 0.9).
+Each runs with the TD target's transport eager (the autograd reference, the baseline) and compiled
+(``training.target_transport``). Prints steps/s (the median of ``--repeats`` measurements, with their min-max
+spread) and the ratios learner/bare and train/bare (target >= 0.9); the three loops alternate within each repeat.
 Usage: python benchmarks/learner_throughput.py [--configs paper cpu] [--steps 20] [--repeats 3]
+                                               [--target-transport eager compiled]
 """
 
 from __future__ import annotations
@@ -21,43 +23,52 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 
-def bare_rates(overrides: dict, bf16: bool, steps: int, repeats: int) -> list[float]:
+def paired_rates(overrides: dict, bf16: bool, steps: int, dataset_path: str | None, repeats: int,
+                 rllib: bool) -> dict[str, list[float]]:
+    """steps/s of each loop, measured in turn within every repeat (bare, learner, train, bare, ...), so a drift of
+    the machine's speed over the minutes of a run shows in all three and not in their ratios."""
+    import time
+
     from vgf_ray.core.hparams import VGFHyperParams
     from vgf_ray.core.vgf import VGFAgent
 
     device = "cuda" if common.torch.cuda.is_available() else "cpu"
     agent = VGFAgent(common.CUBE_OBS, common.CUBE_ACT, VGFHyperParams(**overrides, bf16=bf16), device=device)
     batch = common.random_batch(device=device)
-    return [common.rate(lambda: agent.update(batch), steps) for _ in range(repeats)]
+    loops = {"bare": lambda: [agent.update(batch) for _ in range(steps)]}
+    algo = None
+    if rllib:
+        from vgf_ray.rllib import VGFConfig
 
-
-def rllib_rates(overrides: dict, bf16: bool, steps: int, dataset_path: str, repeats: int) -> tuple[list, list]:
-    import time
-
-    from vgf_ray.rllib import VGFConfig
-
-    config = (VGFConfig().environment(env_config={"ogbench": "cube-single-play"})
-              .training(**overrides, bf16=bf16, updates_per_iteration=steps,
-                        dataset={"name": "cube-single-play", "path": dataset_path})
-              .evaluation(evaluation_interval=None)
-              .learners(num_gpus_per_learner=1 if common.torch.cuda.is_available() else 0))
-    algo = config.build_algo()
-    learner_rates, train_rates = [], []
-    try:
+        config = (VGFConfig().environment(env_config={"ogbench": "cube-single-play"})
+                  .training(**overrides, bf16=bf16, updates_per_iteration=steps,
+                            dataset={"name": "cube-single-play", "path": dataset_path})
+                  .evaluation(evaluation_interval=None)
+                  .learners(num_gpus_per_learner=1 if common.torch.cuda.is_available() else 0))
+        algo = config.build_algo()
         learner = algo.learner_group._learner
-        learner.run_vgf_updates(3)  # warm-up (and loads the buffer)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            learner.run_vgf_updates(steps)
-            learner_rates.append(steps / (time.perf_counter() - start))
-        algo.train()  # warm-up iteration
-        for _ in range(repeats):
-            start = time.perf_counter()
+        loops["learner"] = lambda: learner.run_vgf_updates(steps)
+        loops["train"] = algo.train
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    try:
+        for _ in range(3):  # warm-up: compiles, loads the buffer, one train() iteration
+            agent.update(batch)
+        if algo is not None:
+            learner.run_vgf_updates(3)
             algo.train()
-            train_rates.append(steps / (time.perf_counter() - start))
+        for _ in range(repeats):
+            for name, loop in loops.items():
+                if device == "cuda":
+                    common.torch.cuda.synchronize()
+                start = time.perf_counter()
+                loop()
+                if device == "cuda":
+                    common.torch.cuda.synchronize()
+                rates[name].append(steps / (time.perf_counter() - start))
     finally:
-        algo.stop()
-    return learner_rates, train_rates
+        if algo is not None:
+            algo.stop()
+    return rates
 
 
 def shown(rates: list[float]) -> str:
@@ -71,6 +82,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3, help="measurements per loop (median and spread)")
     parser.add_argument("--no-rllib", action="store_true", help="only the bare PyTorch loop")
+    parser.add_argument("--target-transport", nargs="+", default=["eager", "compiled"],
+                        choices=["eager", "fused", "compiled"],
+                        help="TD-target transport paths to measure (training.target_transport); eager is the baseline")
     args = parser.parse_args()
     if args.steps < 1 or args.repeats < 1:
         parser.error("--steps and --repeats must be >= 1")
@@ -90,21 +104,19 @@ def main() -> None:
         gflops = common.vgf_step_flops(common.CONFIGS[name]) / 1e9
         print(f"{name}: {gflops:.1f} GFLOP of matmuls per step -> compute bound {peak[False] * 1e3 / gflops:.1f} "
               f"(fp32) / {peak[True] * 1e3 / gflops:.1f} (bf16) steps/s")
-    print(f"{'config':<7}{'dtype':<6}{'bare':>20}{'learner':>20}{'train':>20}{'learner/bare':>14}{'train/bare':>12}"
-          "   (gradient steps/s: median (min-max))")
+    print(f"{'config':<7}{'dtype':<6}{'TD target':<10}{'bare':>20}{'learner':>20}{'train':>20}{'learner/bare':>14}"
+          f"{'train/bare':>12}   (gradient steps/s: median (min-max); the loops alternate within each repeat)")
     for name in args.configs:
         for bf16 in (False, True):
-            overrides = common.CONFIGS[name]
-            steps = args.steps * (1 if name == "paper" else 5)  # similar wall time per measurement
-            bare = bare_rates(overrides, bf16, steps, args.repeats)
-            if args.no_rllib:
-                print(f"{name:<7}{'bf16' if bf16 else 'fp32':<6}{shown(bare):>20}", flush=True)
-                continue
-            learner, train = rllib_rates(overrides, bf16, steps, dataset_path, args.repeats)
-            b, lr, tr = (statistics.median(x) for x in (bare, learner, train))
-            print(f"{name:<7}{'bf16' if bf16 else 'fp32':<6}{shown(bare):>20}{shown(learner):>20}{shown(train):>20}"
-                  f"{lr / b:14.2f}{tr / b:12.2f}", flush=True)
-
+            for path in args.target_transport:
+                overrides = {**common.CONFIGS[name], "target_transport": path}
+                steps = args.steps * (1 if name == "paper" else 5)  # similar wall time per measurement
+                rates = paired_rates(overrides, bf16, steps, dataset_path, args.repeats, not args.no_rllib)
+                row = f"{name:<7}{'bf16' if bf16 else 'fp32':<6}{path:<10}{shown(rates['bare']):>20}"
+                if not args.no_rllib:
+                    b, lr, tr = (statistics.median(rates[k]) for k in ("bare", "learner", "train"))
+                    row += f"{shown(rates['learner']):>20}{shown(rates['train']):>20}{lr / b:14.2f}{tr / b:12.2f}"
+                print(row, flush=True)
 
 if __name__ == "__main__":
     main()

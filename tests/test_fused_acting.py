@@ -164,3 +164,20 @@ def test_compiled_path_equals_eager():
     if fell_back:  # a machine without a C++ compiler: the fallback gave the right numbers above
         pytest.skip(f"torch.compile is unavailable here: {fell_back[0].message}")
     assert nets._fused_actor._function is not fused_act
+
+
+@pytest.mark.parametrize("path", ["fused", "compiled"])
+@pytest.mark.parametrize("steps", [0, 2])
+def test_td_target_through_the_fused_transport_equals_eager(path, steps):
+    """``target_transport`` changes how the TD target computes, not what: the same noise, particles and y."""
+    nets = make_nets(train_vgf_steps=steps, discount=0.9)
+    batch = {"next_observations": torch.randn(5, OBS), "rewards": torch.randn(5),
+             "masks": torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0])}
+    reference = nets.td_target(batch, torch.Generator().manual_seed(3))
+    nets.hp = dataclasses.replace(nets.hp, target_transport=path)
+    fast = nets.td_target(batch, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
+    assert nets._target_transporter is not None and nets._fused_actor is None  # acting keeps its own path
+    nets.hp = dataclasses.replace(nets.hp, target_transport="eager")
+    with pytest.raises(ValueError, match="target_transport='jit' is not one of"):
+        dataclasses.replace(nets.hp, target_transport="jit").validate()

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from vgf_ray.core.networks import LAYER_NORM_EPS
 from vgf_ray.core.transport import ADAM_BETA1, ADAM_BETA2, ADAM_EPS, TransportBudget, select_particle
 
-COMPILE_FALLBACK = "vgf_ray compiled acting falls back to the fused path"  # the warning's start, when it does
+COMPILE_FALLBACK = "vgf_ray's compiled transport falls back to the fused path"  # the warning's start, when it does
 
 
 @dataclass
@@ -219,8 +219,10 @@ class FusedSettings:
 
 
 def fused_act(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: int, step_size: float,
-              flow_steps: int, settings: FusedSettings) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(particles [B, N, d], aggregated Q [B, N])`` for ``obs [B, o]`` from behavior ``noise [B, N, d]``."""
+              flow_steps: int, settings: FusedSettings, with_q: bool = True
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(particles [B, N, d], aggregated Q [B, N])`` for ``obs [B, o]`` from behavior ``noise [B, N, d]``; the Q is
+    ``None`` without ``with_q`` (the TD target scores the particles with the target critic instead)."""
     b, n, d = noise.shape
     x = behavior_sample(pack, obs, noise, flow_steps, settings.low, settings.high)
     members = pack.critic_obs.shape[0]
@@ -247,6 +249,8 @@ def fused_act(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: i
         else:
             step = step_size * phi
         x = (x + step).clamp(settings.low, settings.high)
+    if not with_q:
+        return x, None
     q, _ = critic_value_and_action_grad(pack, obs_proj, x.reshape(b * n, d), settings.select_q_agg,
                                         need_grad=False)
     return x, q.reshape(b, n)
@@ -288,8 +292,10 @@ class FusedActor:
         return self._function
 
     @torch.no_grad()
-    def act(self, nets, obs: torch.Tensor, budget: TransportBudget, selection: str | None = None,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+    def particles(self, nets, obs: torch.Tensor, budget: TransportBudget, generator: torch.Generator | None = None,
+                  with_q: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(particles [B, N, d], aggregated online Q [B, N] or None)``: ``VGFNetworks.sample_particles`` through
+        the fused function; the noise is drawn as the behavior model draws it, so both paths see the same one."""
         hp = nets.hp
         dtype = torch.bfloat16 if hp.bf16 else torch.float32
         if self.pack is None or self.pack.version != _version(nets) or self.pack.critic_act.dtype != dtype:
@@ -301,14 +307,19 @@ class FusedActor:
         settings = FusedSettings(alpha=s.alpha, q_agg=s.q_agg, select_q_agg=hp.train_q_agg, repulsion=s.repulsion,
                                  bandwidth_grad=s.bandwidth_grad, step_rule=s.step_rule, low=s.clip_low,
                                  high=s.clip_high)
-        args = (self.pack, obs, noise, budget.steps, budget.step_size, hp.bc_flow_steps, settings)
+        args = (self.pack, obs, noise, budget.steps, budget.step_size, hp.bc_flow_steps, settings, with_q)
         try:
-            x, q = self._fused()(*args)
+            return self._fused()(*args)
         except Exception as err:
             if self._function is fused_act:
                 raise
             warnings.warn(f"{COMPILE_FALLBACK}: torch.compile failed ({err})", stacklevel=2)
             self._function = fused_act
-            x, q = fused_act(*args)
-        idx = select_particle(q, selection or hp.eval_particle_select, hp.softmax_temp, generator)
+            return fused_act(*args)
+
+    @torch.no_grad()
+    def act(self, nets, obs: torch.Tensor, budget: TransportBudget, selection: str | None = None,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+        x, q = self.particles(nets, obs, budget, generator)
+        idx = select_particle(q, selection or nets.hp.eval_particle_select, nets.hp.softmax_temp, generator)
         return x[torch.arange(x.shape[0], device=x.device), idx]

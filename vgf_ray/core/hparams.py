@@ -48,7 +48,10 @@ class VGFHyperParams:
     grad_clip_norm: float | None = None  # A-VGF clips every module's gradients at 1.0
     q_grad_norm: bool = False  # A-VGF: normalize the gradient-network target to unit norm
     bf16: bool = False  # bf16 autocast for behavior sampling, transport and the target critic
-    acting: str = "fused"  # see ACTING_PATHS; the learner's TD target always uses the eager path
+    acting: str = "fused"  # see ACTING_PATHS
+    # The same choice for the TD target's transport (fused particles, then the target critic's Q). "compiled" is
+    # the fast one at batch 256 (README "Speed"); "fused" alone is no faster there than the autograd reference.
+    target_transport: str = "eager"
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad key."""
@@ -60,6 +63,7 @@ class VGFHyperParams:
             "step_rule": STEP_RULES,
             "variant": VARIANTS,
             "acting": ACTING_PATHS,
+            "target_transport": ACTING_PATHS,
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:

@@ -71,6 +71,7 @@ class VGFNetworks(nn.Module):
             clip_global_norm=1.0 if hp.variant == "avgf" else None,
         )
         self._fused_actor: FusedActor | None = None  # built on first fused act; not a module, not in state
+        self._target_transporter: FusedActor | None = None  # the same for the TD target (its own compiled graph)
 
     def set_budget_values(self, train_vgf_steps: int | None = None, vgf_lr: float | None = None,
                           vgf_alpha: float | None = None) -> None:
@@ -132,9 +133,7 @@ class VGFNetworks(nn.Module):
         ``hp.acting`` picks the fused path (same numbers, fewer ops) or the autograd reference (``act_eager``).
         """
         if self.hp.acting != "eager" and self.grad_net is None:
-            compile = self.hp.acting == "compiled"
-            if self._fused_actor is None or self._fused_actor.requested_compile != compile:
-                self._fused_actor = FusedActor(compile)
+            self._fused_actor = _fused_for(self._fused_actor, self.hp.acting)
             return self._fused_actor.act(self, obs, budget, selection, generator)
         return self.act_eager(obs, budget, selection, generator)
 
@@ -159,9 +158,13 @@ class VGFNetworks(nn.Module):
         hp = self.hp
         if hp.discount == 0.0:  # bandit / reward regression: the bootstrap term vanishes, skip its cost
             return batch["rewards"]
-        obs_rep, particles = self.sample_particles(
-            batch["next_observations"], TransportBudget(hp.train_vgf_steps, hp.vgf_lr), generator
-        )
+        next_obs, budget = batch["next_observations"], TransportBudget(hp.train_vgf_steps, hp.vgf_lr)
+        if hp.target_transport != "eager" and self.grad_net is None:
+            self._target_transporter = _fused_for(self._target_transporter, hp.target_transport)
+            particles, _ = self._target_transporter.particles(self, next_obs, budget, generator, with_q=False)
+            obs_rep = next_obs.unsqueeze(-2).expand(*particles.shape[:-1], next_obs.shape[-1])
+        else:
+            obs_rep, particles = self.sample_particles(next_obs, budget, generator)
         with torch.no_grad(), self.autocast(particles.device):
             q_next = aggregate_ensemble(self.q_values(obs_rep, particles, target=True), hp.train_q_agg).float()
         q_next = q_next.mean(-1) if hp.train_particle_select == "mean" else q_next.max(-1).values
@@ -195,6 +198,12 @@ class VGFNetworks(nn.Module):
         tau = self.hp.tau if tau is None else tau
         for target, online in zip(self.target_critic.parameters(), self.critic.parameters()):
             target.lerp_(online, tau)
+
+
+def _fused_for(current: FusedActor | None, path: str) -> FusedActor:
+    """The fused (or compiled) transport for an ``ACTING_PATHS`` value, kept while the value stays the same."""
+    compile = path == "compiled"
+    return current if current is not None and current.requested_compile == compile else FusedActor(compile)
 
 
 # Learning rate (hyperparameter name) of each optimizer group.
