@@ -43,7 +43,9 @@ CRITIC_TARGET_MEAN = "critic/target_mean"
 GRAD_NET_TARGET_NORM = "grad_net/target_norm"
 BC_LOSS = "bc/loss"
 GRAD_NET_LOSS = "grad_net/loss"
-LOSS_METRICS = (CRITIC_LOSS, CRITIC_Q_MEAN, BC_LOSS, GRAD_NET_LOSS)
+# The baselines' losses under RLlib's own names (ray.rllib ``POLICY_LOSS_KEY`` / ``QF_LOSS_KEY``; a test checks).
+POLICY_LOSS, QF_LOSS = "policy_loss", "qf_loss"
+LOSS_METRICS = (CRITIC_LOSS, CRITIC_Q_MEAN, BC_LOSS, GRAD_NET_LOSS, POLICY_LOSS, QF_LOSS)
 
 # Evaluation: one trained agent at every test-time budget L.
 EVALUATION = "evaluation"

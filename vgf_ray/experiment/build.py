@@ -8,15 +8,25 @@ from typing import Any
 from vgf_ray.errors import InputError
 from vgf_ray.experiment.schema import ExperimentError
 
+ALGORITHMS = ("vgf", "bc", "iql", "cql")  # vgf_ray.baselines builds the other three from RLlib's own
+
 
 def build_config(exp: dict):
-    """The VGFConfig an experiment describes (every value's type checked first, naming the key)."""
+    """The config an experiment describes: a VGFConfig, or an RLlib baseline's for ``algorithm: bc|iql|cql``
+    (every value's type checked first, naming the key)."""
     import torch
 
     from vgf_ray.experiment.types import check_experiment_types
     from vgf_ray.rllib import VGFConfig
 
     check_experiment_types(exp)
+    algorithm = exp.get("algorithm", "vgf")
+    if algorithm not in ALGORITHMS:
+        raise ExperimentError(f"algorithm: {algorithm!r} is not one of {list(ALGORITHMS)}")
+    if algorithm != "vgf":
+        from vgf_ray.baselines.build import build_baseline_config
+
+        return build_baseline_config(exp)
     ev, res = exp["evaluation"], exp["resources"]
     gpus = learner_gpus(res.get("num_gpus_per_learner", "auto"), int(res.get("num_learners", 0)),
                         torch.cuda.is_available(), 0.0)  # "auto" is settled again once Ray is up

@@ -29,7 +29,10 @@ def write_lineage(lineage: list[dict[str, Any]], folder: Path) -> None:
 
 def extend_lineage(lineage: list[dict[str, Any]], values: dict[str, Any], iteration: int, grad_steps: int,
                    env_steps: int) -> list[dict[str, Any]]:
-    """The lineage with a new segment if ``values`` (configured budget keys) differ from the last one's."""
+    """The lineage with a new segment if ``values`` (configured budget keys) differ from the last one's; empty for
+    an algorithm without a transport budget (the baselines)."""
+    if not values:
+        return lineage
     values = {k: values[k] for k in SCHEDULE_KEYS}
     if values["exploration_step_size"] is None:  # "same as vgf_lr", written out so a schedule can hold it
         values["exploration_step_size"] = values["vgf_lr"]

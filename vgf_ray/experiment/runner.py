@@ -92,6 +92,9 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
     from tqdm import tqdm
 
     config = build_config(exp)  # bad settings fail before anything is written
+    if from_checkpoint and exp.get("algorithm", "vgf") != "vgf":
+        raise ExperimentError(f"--from-checkpoint starts VGF's online fine-tuning from trained networks; "
+                              f"{exp['algorithm']} trains offline only (--resume continues its run)")
     trusted = None if trust_checkpoint else exp["output_dir"]
     if from_checkpoint:
         from_checkpoint = check_checkpoint(from_checkpoint, "--from-checkpoint", config, whole_run=False,

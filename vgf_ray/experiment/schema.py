@@ -1,7 +1,7 @@
 """Experiment files: the sections, their defaults, ``--set`` overrides and path resolution.
 
 An experiment file has these top-level sections (all optional but ``dataset``/``env`` usually given):
-``name, seed, iterations, checkpoint_every, output_dir, ray, env, dataset, training, evaluation, resources,
+``name, algorithm, seed, iterations, checkpoint_every, output_dir, ray, env, dataset, training, evaluation, resources,
 mlflow`` and, for ``vgf-ray tune``, ``sweep`` (see ``vgf_ray.tuning``).
 ``--set section.key=value`` overrides any entry (values parsed as YAML).
 """
@@ -16,10 +16,10 @@ import yaml
 
 from vgf_ray.errors import InputError
 
-SECTIONS = {"name", "seed", "iterations", "checkpoint_every", "output_dir", "ray", "env", "dataset", "training",
-            "evaluation", "resources", "mlflow", "sweep"}
+SECTIONS = {"name", "algorithm", "seed", "iterations", "checkpoint_every", "output_dir", "ray", "env", "dataset",
+            "training", "evaluation", "resources", "mlflow", "sweep"}
 DEFAULTS: dict[str, Any] = {
-    "name": "vgf", "seed": 0, "iterations": 10, "checkpoint_every": 0, "output_dir": "runs/{name}",
+    "name": "vgf", "algorithm": "vgf", "seed": 0, "iterations": 10, "checkpoint_every": 0, "output_dir": "runs/{name}",
     "ray": {"num_cpus": 4, "object_store_memory": 1 << 30},
     "env": {"ogbench": "cube-single-play", "success_timing": "post"},
     "dataset": {}, "training": {},

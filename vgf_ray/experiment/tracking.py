@@ -44,6 +44,7 @@ def run_tags(exp: dict) -> dict[str, str]:
             "dataset_size": str(dataset.get("num_transitions", "")),
             "dataset_seed": str(dataset.get("seed", "")),
             "seed": str(exp.get("seed", "")),
+            "algorithm": str(exp.get("algorithm", "vgf")),
             "git_commit": git_commit(),
             "vgf_ray_version": __version__}
 
@@ -51,7 +52,8 @@ def run_tags(exp: dict) -> dict[str, str]:
 def run_params(exp: dict) -> dict[str, str]:
     """The resolved experiment as flat ``section/key`` params (MLflow caps values at 6000 characters)."""
     params = {f"{section}/{key}": value for section in PARAM_SECTIONS for key, value in exp.get(section, {}).items()}
-    params.update({"seed": exp.get("seed"), "iterations": exp.get("iterations")})
+    params.update({"seed": exp.get("seed"), "iterations": exp.get("iterations"),
+                   "algorithm": exp.get("algorithm", "vgf")})
     return {k: str(v)[:500] for k, v in params.items()}
 
 

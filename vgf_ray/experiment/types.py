@@ -19,8 +19,9 @@ TRAINING_TYPES: dict[str, tuple] = {
     "exploration_step_size": OPTIONAL_NUMBER, "grad_clip_norm": OPTIONAL_NUMBER,
     "divergence_q_factor": OPTIONAL_NUMBER, "lr": OPTIONAL_NUMBER,
 }
-TOP_TYPES: dict[str, tuple] = {"name": ("str",), "seed": ("int>=0",), "iterations": ("int>=1", "auto"),
-                               "checkpoint_every": ("int>=0", None), "output_dir": ("str",)}
+TOP_TYPES: dict[str, tuple] = {"name": ("str",), "algorithm": ("str",), "seed": ("int>=0",),
+                               "iterations": ("int>=1", "auto"), "checkpoint_every": ("int>=0", None),
+                               "output_dir": ("str",)}
 SECTION_TYPES: dict[str, dict[str, tuple]] = {
     "evaluation": {"interval": ("int>=1", None), "episodes": ("int>=1",), "budgets": ("list[int]",),
                    "num_env_runners": ("int>=0",), "step_size": OPTIONAL_NUMBER},

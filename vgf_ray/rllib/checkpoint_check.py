@@ -52,15 +52,19 @@ def check_checkpoint(path: str | Path, flag: str, config=None, whole_run: bool =
     from vgf_ray.rllib.algorithm import VGF
     from vgf_ray.rllib.module import VGFTorchRLModule
 
+    expected = VGF if config is None else config.algo_class  # a baseline's run resumes its own algorithm
     if (folder / CTOR_ARGS).exists():
         algo_class = _load_ctor(folder / CTOR_ARGS).get("class")
-        if not (isinstance(algo_class, type) and issubclass(algo_class, VGF)):
+        if not (isinstance(algo_class, type) and issubclass(algo_class, expected)):
             raise CheckpointError(f"{flag} {path}: a checkpoint of {getattr(algo_class, '__name__', algo_class)}, "
-                                  "not of VGF")
+                                  f"not of {expected.__name__}")
     missing = [name for name in (RUN_FILES if whole_run else WEIGHT_FILES) if not (folder / name).exists()]
     if missing:
         raise CheckpointError(f"{flag} {path}: incomplete checkpoint (missing {', '.join(missing)}); it may come "
                               "from an interrupted save")
+    if not issubclass(expected, VGF):
+        _warn_if_untrusted(folder, flag, path, trusted_root)
+        return str(folder)
     module = _load_ctor(folder / MODULE_DIR / CTOR_ARGS)
     if not (isinstance(module.get("class"), type) and issubclass(module["class"], VGFTorchRLModule)):
         raise CheckpointError(f"{flag} {path}: its module is {module.get('class')}, not VGF's")
@@ -79,10 +83,14 @@ def check_checkpoint(path: str | Path, flag: str, config=None, whole_run: bool =
                 if theirs != ours:
                     raise CheckpointError(f"{flag} {path}: trained on env.{key}={theirs!r} but this run has "
                                           f"env.{key}={ours!r}")
+    _warn_if_untrusted(folder, flag, path, trusted_root)
+    return str(folder)
+
+
+def _warn_if_untrusted(folder: Path, flag: str, path: str | Path, trusted_root: str | Path | None) -> None:
     if trusted_root is not None and not folder.is_relative_to(Path(trusted_root).expanduser().resolve()):
         print(f"warning: {flag} {path}: checkpoints are pickles and loading one runs code; load only checkpoints "
               "you trust", file=sys.stderr)
-    return str(folder)
 
 
 def _plain(value: Any) -> Any:

@@ -30,6 +30,21 @@ def _episode_stats(episode) -> tuple[float, float, int]:
     return success, float(episode.get_return()), len(episode)
 
 
+def run_episodes(eval_env_runner_group, num_episodes: int) -> dict[str, float]:
+    """``num_episodes`` (split over the remote runners, if any) without exploration: mean success, return and
+    length. Each ``sample(num_episodes=...)`` call reseeds its env (RLlib), so every round - each budget, each
+    algorithm with the same seed and runners - starts from the same initial states: paired episodes."""
+    num_remote = eval_env_runner_group.num_remote_env_runners()
+    per_runner = max(1, math.ceil(int(num_episodes) / max(1, num_remote)))
+    per_worker = eval_env_runner_group.foreach_env_runner(
+        lambda runner, n=per_runner: [_episode_stats(e) for e in runner.sample(num_episodes=n, explore=False)],
+        local_env_runner=num_remote == 0,
+    )
+    stats = np.array([row for worker in per_worker for row in worker], dtype=np.float64)
+    return {SUCCESS: float(stats[:, 0].mean()), RETURN: float(stats[:, 1].mean()),
+            EPISODE_LEN: float(stats[:, 2].mean()), EPISODES: len(stats)}
+
+
 def run_budget_evaluation(
     eval_env_runner_group, budgets: list[int], num_episodes: int, step_size: float,
     budget_values: dict[str, Any] | None = None,
@@ -37,12 +52,8 @@ def run_budget_evaluation(
     """Episodes at each transport budget on an EnvRunnerGroup (remote runners if any, else the local one).
 
     ``budget_values`` (a schedule's values now) sets the transport alpha the runners act with."""
-    num_remote = eval_env_runner_group.num_remote_env_runners()
-    use_local = num_remote == 0
-    num_runners = max(1, num_remote)
-    per_runner = max(1, math.ceil(int(num_episodes) / num_runners))
+    use_local = eval_env_runner_group.num_remote_env_runners() == 0
     results: dict[str, Any] = {}
-    env_steps = 0
     for steps in budgets:
         def set_budget(runner, s=steps) -> None:
             if budget_values is not None:
@@ -50,18 +61,25 @@ def run_budget_evaluation(
             runner.module.set_budget(s, step_size)
 
         eval_env_runner_group.foreach_env_runner(set_budget, local_env_runner=use_local)
-        per_worker = eval_env_runner_group.foreach_env_runner(
-            lambda runner, n=per_runner: [_episode_stats(e) for e in runner.sample(num_episodes=n, explore=False)],
-            local_env_runner=use_local,
-        )
-        stats = np.array([row for worker in per_worker for row in worker], dtype=np.float64)
-        env_steps += int(stats[:, 2].sum())
-        results[budget_key(steps)] = {SUCCESS: float(stats[:, 0].mean()), RETURN: float(stats[:, 1].mean()),
-                                      EPISODE_LEN: float(stats[:, 2].mean()), EPISODES: len(stats)}
+        results[budget_key(steps)] = run_episodes(eval_env_runner_group, num_episodes)
+    return _with_best(results, budgets)
+
+
+def _with_best(results: dict[str, Any], budgets: list[int]) -> tuple[dict[str, Any], int]:
     best = max(budgets, key=lambda s: results[budget_key(s)][SUCCESS])
     results[BEST_BUDGET] = best
     results[BEST_SUCCESS] = results[budget_key(best)][SUCCESS]
+    env_steps = round(sum(results[budget_key(b)][EPISODE_LEN] * results[budget_key(b)][EPISODES] for b in budgets))
     return results, env_steps
+
+
+def _report(algorithm, results: dict[str, Any], budgets: list[int], env_steps: int) -> tuple[dict, int, int]:
+    results[ENV_RUNNER_RESULTS] = {"num_episodes": sum(results[budget_key(b)][EPISODES] for b in budgets)}
+    # Evaluation results reach Algorithm.evaluate() through its metrics logger (RLlib's new stack).
+    logger = MetricsLogger()
+    logger.log_dict(results, window=1)
+    algorithm.metrics.aggregate([logger.reduce()], key=EVALUATION_RESULTS)
+    return results, env_steps, env_steps
 
 
 def evaluate_budgets(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], int, int]:
@@ -72,9 +90,12 @@ def evaluate_budgets(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], 
     budgets = list(config.eval_budgets)
     results, env_steps = run_budget_evaluation(eval_env_runner_group, budgets, int(config.evaluation_duration),
                                                step_size, values)
-    results[ENV_RUNNER_RESULTS] = {"num_episodes": sum(results[budget_key(b)][EPISODES] for b in budgets)}
-    # Evaluation results reach Algorithm.evaluate() through its metrics logger (RLlib's new stack).
-    logger = MetricsLogger()
-    logger.log_dict(results, window=1)
-    algorithm.metrics.aggregate([logger.reduce()], key=EVALUATION_RESULTS)
-    return results, env_steps, env_steps
+    return _report(algorithm, results, budgets, env_steps)
+
+
+def evaluate_policy(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], int, int]:
+    """``custom_evaluation_function`` of the baselines: their policy as is, reported as budget 0 (no transport),
+    on the same episodes VGF's budget-0 round plays."""
+    results = {budget_key(0): run_episodes(eval_env_runner_group, int(algorithm.config.evaluation_duration))}
+    results, env_steps = _with_best(results, [0])
+    return _report(algorithm, results, [0], env_steps)

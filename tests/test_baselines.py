@@ -1,0 +1,152 @@
+"""RLlib's BC, IQL and CQL through vgf_ray's front door: same data, evaluation, result keys, tracking and errors."""
+
+import copy
+import json
+import os
+
+import numpy as np
+import pytest
+
+from vgf_ray.baselines.build import RECOMMENDED, baseline_settings
+from vgf_ray.baselines.offline_format import PARQUET_FILE, ensure_rllib_offline_data
+from vgf_ray.data.spec import DatasetSpec, load_transitions
+from vgf_ray.experiment import ExperimentError
+from vgf_ray.experiment.build import build_config
+from vgf_ray.experiment.history import read_history
+from vgf_ray.experiment.runner import run_experiment
+from vgf_ray.experiment.schema import DEFAULTS
+from vgf_ray.metrics import (
+    BEST_SUCCESS,
+    GRAD_STEPS,
+    POLICY_LOSS,
+    QF_LOSS,
+    budget_metric,
+)
+
+
+def baseline_experiment(tmp_path, npz, algorithm: str, **training) -> dict:
+    exp = copy.deepcopy(DEFAULTS)
+    exp.update({
+        "name": f"tiny-{algorithm}", "algorithm": algorithm, "iterations": "auto",
+        "output_dir": str(tmp_path / "runs" / f"tiny-{algorithm}"),
+        "env": {"ogbench": "pointmaze-medium-navigate", "env_kwargs": {"max_episode_steps": 15}},
+        "dataset": {"name": "pointmaze-medium-navigate", "path": str(npz)},
+        "training": {"offline_steps": 20, "updates_per_iteration": 10, "train_batch_size_per_learner": 32,
+                     algorithm: {"model": {"fcnet_hiddens": [32, 32]}}, **training},
+        "evaluation": {"interval": 1, "episodes": 3, "budgets": [0, 1, 2, 3]},
+        "mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "vgf_test"},
+    })
+    return exp
+
+
+@pytest.mark.parametrize("algorithm", ["bc", "iql", "cql"])
+def test_baseline_trains_and_reports_with_vgfs_metric_names(ray_session, tmp_path, pointmaze_npz, algorithm):
+    result = run_experiment(baseline_experiment(tmp_path, pointmaze_npz, algorithm), progress=False)
+    history = result["history"]
+    assert [row[GRAD_STEPS] for row in history] == [10, 20]  # offline_steps in updates_per_iteration chunks
+    for row in history:  # evaluated each iteration under VGF's budget-0 names, success from the episodes
+        assert 0.0 <= row[budget_metric(0)] <= 1.0 and row[BEST_SUCCESS] == row[budget_metric(0)]
+        assert np.isfinite(row[budget_metric(0, "return")])
+        assert budget_metric(1) not in row  # no transport budget to evaluate
+        assert np.isfinite(row[POLICY_LOSS])
+        if algorithm != "bc":
+            assert np.isfinite(row[QF_LOSS])
+    out = tmp_path / "runs" / f"tiny-{algorithm}"
+    assert read_history(out, 2) == history
+    assert json.loads((out / "final_evaluation.json").read_text()).keys() == {"budget_0"}
+    for name in ("learning_curve.png", "budget_curve.png"):
+        assert (out / name).stat().st_size > 0
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    run = mlflow.search_runs(experiment_names=["vgf_test"]).iloc[0]
+    assert run["status"] == "FINISHED" and run["tags.algorithm"] == algorithm
+    assert run["metrics.budget_0.success"] == history[-1][budget_metric(0)]
+
+
+def test_baseline_resumes_its_own_checkpoint(ray_session, tmp_path, pointmaze_npz):
+    exp = baseline_experiment(tmp_path, pointmaze_npz, "bc")
+    exp["iterations"] = 1
+    first = run_experiment(copy.deepcopy(exp), progress=False)
+    exp["iterations"] = 2
+    resumed = run_experiment(exp, progress=False, resume=first["checkpoint"])
+    assert [row[GRAD_STEPS] for row in resumed["history"]] == [10, 20]
+    with pytest.raises(ExperimentError, match="--from-checkpoint starts VGF's online fine-tuning"):
+        run_experiment(exp, progress=False, from_checkpoint=first["checkpoint"])
+
+
+def test_bad_algorithm_and_keys_fail_naming_them(tmp_path, pointmaze_npz):
+    exp = baseline_experiment(tmp_path, pointmaze_npz, "bc")
+    exp["algorithm"] = "ppo"
+    with pytest.raises(ExperimentError, match=r"algorithm: 'ppo' is not one of \['vgf', 'bc', 'iql', 'cql'\]"):
+        build_config(exp)
+    exp["algorithm"] = 3
+    with pytest.raises(ExperimentError, match="algorithm: expected a string"):
+        build_config(exp)
+    exp = baseline_experiment(tmp_path, pointmaze_npz, "iql", expectile=0.7)
+    with pytest.raises(ExperimentError, match=r"training.expectile: not a setting of iql .*training.iql"):
+        build_config(exp)
+    exp = baseline_experiment(tmp_path, pointmaze_npz, "iql", iql={"expectile_typo": 0.7})
+    with pytest.raises(ExperimentError, match="training.iql: .*expectile_typo"):
+        build_config(exp)
+    exp = baseline_experiment(tmp_path, pointmaze_npz, "cql", online_env_steps=100)
+    with pytest.raises(ExperimentError, match="offline only"):
+        build_config(exp)
+
+
+def test_recommended_settings_and_vgf_keys(capsys, tmp_path, pointmaze_npz):
+    shared, own, unused = baseline_settings("iql", {"num_particles": 4, "offline_steps": 5,
+                                                    "iql": {"beta": 3.0, "model": {"fcnet_hiddens": [8]}}})
+    assert shared == {"offline_steps": 5} and unused == ["num_particles"]
+    assert own["beta"] == 3.0 and own["expectile"] == RECOMMENDED["iql"]["expectile"] == 0.9
+    assert own["model"] == {"fcnet_hiddens": [8], "fcnet_activation": "relu"}
+    config = build_config(baseline_experiment(tmp_path, pointmaze_npz, "iql", num_particles=4))
+    assert "iql ignores VGF's training keys ['num_particles']" in capsys.readouterr().out
+    assert config.beta == 10.0 and config.expectile == 0.9  # FQL's temperature passes RLlib's MARWIL bound
+
+
+def test_rllib_names_match():
+    from ray.rllib.algorithms.sac.sac_learner import QF_LOSS_KEY
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.core.learner.learner import POLICY_LOSS_KEY
+
+    from vgf_ray.baselines import offline_format as fmt
+
+    assert (POLICY_LOSS, QF_LOSS) == (POLICY_LOSS_KEY, QF_LOSS_KEY)
+    assert (fmt.OBS, fmt.ACTIONS, fmt.REWARDS, fmt.NEXT_OBS, fmt.TERMINATEDS, fmt.TRUNCATEDS, fmt.EPS_ID) == (
+        Columns.OBS, Columns.ACTIONS, Columns.REWARDS, Columns.NEXT_OBS, Columns.TERMINATEDS, Columns.TRUNCATEDS,
+        Columns.EPS_ID)
+
+
+def test_offline_format_holds_the_training_transitions_and_is_cached(tmp_path, pointmaze_npz):
+    import pyarrow.parquet as pq
+
+    npz = tmp_path / pointmaze_npz.name  # a private copy (with its -val file) whose timestamp the test moves
+    for source in pointmaze_npz.parent.glob("*.npz"):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    spec = {"name": "pointmaze-medium-navigate", "path": str(npz)}
+    folder = ensure_rllib_offline_data(spec, progress=False)
+    assert folder.parent == tmp_path / f"{npz.name}.rllib"  # beside the npz
+    table = pq.read_table(folder / PARQUET_FILE).to_pydict()
+    data, _ = load_transitions(DatasetSpec.from_dict(spec))
+    np.testing.assert_allclose(np.array(table["obs"]), data["observations"], rtol=1e-6)
+    np.testing.assert_allclose(np.array(table["new_obs"]), data["next_observations"], rtol=1e-6)
+    np.testing.assert_allclose(np.array(table["rewards"]), data["rewards"], rtol=1e-6)
+    assert np.array_equal(np.array(table["terminateds"]), data["masks"] == 0)
+    written = (folder / PARQUET_FILE).stat().st_mtime_ns
+    assert ensure_rllib_offline_data(spec, progress=False) == folder
+    assert (folder / PARQUET_FILE).stat().st_mtime_ns == written  # reused, not converted again
+    os.utime(npz, ns=(written + 10**9, written + 10**9))  # the source changed: converted again
+    ensure_rllib_offline_data(spec, progress=False)
+    assert (folder / PARQUET_FILE).stat().st_mtime_ns != written
+
+
+def test_rllib_offline_pipeline_trains_bc_from_the_cached_parquet(ray_session, tmp_path, pointmaze_npz):
+    """``data_pipeline: rllib``: RLlib's own ray.data reader over the converted dataset."""
+    exp = baseline_experiment(tmp_path, pointmaze_npz, "bc", data_pipeline="rllib", offline_steps=4,
+                              updates_per_iteration=2)
+    exp["evaluation"]["interval"] = 2
+    history = run_experiment(exp, progress=False)["history"]
+    assert [row[GRAD_STEPS] for row in history] == [2, 4]
+    assert np.isfinite(history[-1][POLICY_LOSS]) and 0.0 <= history[-1][budget_metric(0)] <= 1.0

@@ -1,0 +1,1 @@
+"""RLlib's BC, IQL and CQL on the same data, evaluation, metrics and tracking as VGF (``algorithm: bc|iql|cql``)."""

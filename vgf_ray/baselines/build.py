@@ -1,0 +1,115 @@
+"""An experiment with ``algorithm: bc | iql | cql`` as an RLlib config, with the recommended hyperparameters.
+
+``training`` keys a baseline reads: ``offline_steps``, ``updates_per_iteration``, ``train_batch_size_per_learner``,
+``discount``, ``data_pipeline``, ``online_env_steps`` (must be 0: offline only) and ``<algorithm>`` (a mapping of
+the RLlib algorithm's own ``training()`` keys, plus ``model`` for its ``model_config``, over the defaults below).
+VGF's own keys are left to VGF, with a note naming them; any other key is an error naming it.
+
+Defaults (every baseline: 4x512 ReLU MLPs, Adam 3e-4, batch 256, discount 0.99, as the OGBench and FQL papers
+train their manipulation baselines):
+- ``bc``: RLlib's BC (MARWIL with beta 0), a Gaussian policy trained by log-likelihood (OGBench / FQL's BC).
+- ``iql``: expectile 0.9, advantage temperature (RLlib ``beta``, FQL's AWR ``alpha``) 10, Polyak tau 0.005 every
+  step: FQL's IQL settings for OGBench manipulation tasks (Park et al., 2025, agents/iql.py).
+- ``cql``: conservative weight 5, 10 sampled actions, temperature 1, no Lagrangian, actor lr 1e-4, critic lr 3e-4,
+  no BC warm-up: Kumar et al. (2020)'s continuous-control settings (the CQL authors give none for OGBench;
+  ``bc_iters: 0`` because CPU-scale runs are shorter than their 10k-40k-step warm-ups).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from vgf_ray.experiment.schema import ExperimentError
+
+BASELINES = ("bc", "iql", "cql")
+SHARED_KEYS = ("offline_steps", "updates_per_iteration", "train_batch_size_per_learner", "discount",
+               "data_pipeline", "online_env_steps")
+MLP = {"fcnet_hiddens": [512, 512, 512, 512], "fcnet_activation": "relu"}
+RECOMMENDED: dict[str, dict[str, Any]] = {
+    "bc": {"lr": 3e-4, "model": MLP},
+    "iql": {"expectile": 0.9, "beta": 10.0, "actor_lr": 3e-4, "critic_lr": 3e-4, "value_lr": 3e-4, "tau": 0.005,
+            "twin_q": True, "model": MLP},
+    "cql": {"min_q_weight": 5.0, "num_actions": 10, "temperature": 1.0, "lagrangian": False, "bc_iters": 0,
+            "actor_lr": 1e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4, "lr": None, "tau": 0.005, "twin_q": True,
+            "model": MLP},
+}
+
+
+def _vgf_only_keys() -> set[str]:
+    from vgf_ray.rllib.config import EXTRA_KEYS, HPARAM_KEYS
+
+    return set(HPARAM_KEYS + EXTRA_KEYS) - set(SHARED_KEYS)
+
+
+def baseline_settings(algorithm: str, training: dict) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """``(shared settings, the algorithm's training()/model settings, VGF-only keys left unused)``."""
+    unused, shared = [], {}
+    for key, value in training.items():
+        if key in SHARED_KEYS:
+            shared[key] = value
+        elif key in BASELINES:
+            if not isinstance(value, dict):
+                raise ExperimentError(f"training.{key}: expected a mapping of RLlib {key.upper()} settings, "
+                                      f"got {value!r}")
+        elif key in _vgf_only_keys():
+            unused.append(key)
+        else:
+            raise ExperimentError(f"training.{key}: not a setting of {algorithm} (its keys: {sorted(SHARED_KEYS)} "
+                                  f"and training.{algorithm}: {{...}} with RLlib's {algorithm.upper()} settings)")
+    own = copy.deepcopy(RECOMMENDED[algorithm])
+    for key, value in (training.get(algorithm) or {}).items():
+        if key == "model" and isinstance(value, dict):
+            own["model"] = {**own["model"], **value}
+        else:
+            own[key] = value
+    return shared, own, sorted(unused)
+
+
+def build_baseline_config(exp: dict):
+    """The RLlib config of ``exp['algorithm']``: the same env, dataset, seed, evaluation and resources as VGF's."""
+    import torch
+
+    from vgf_ray.baselines.algorithms import CONFIG_CLASSES
+    from vgf_ray.baselines.offline_format import ensure_rllib_offline_data
+    from vgf_ray.experiment.build import learner_gpus
+
+    algorithm = exp["algorithm"]
+    shared, own, unused = baseline_settings(algorithm, exp["training"])
+    if shared.get("online_env_steps"):
+        raise ExperimentError(f"training.online_env_steps: {algorithm} trains offline only (online fine-tuning is "
+                              "VGF's); set it to 0")
+    if unused:
+        print(f"note: {algorithm} ignores VGF's training keys {unused}", flush=True)
+    ev, res = exp["evaluation"], exp["resources"]
+    if list(ev.get("budgets", [0])) not in ([0], [0, 1, 2, 3]):
+        print(f"note: {algorithm} has no transport budget; it is evaluated once per round, reported as budget 0",
+              flush=True)
+    model = own.pop("model")
+    config = CONFIG_CLASSES[algorithm]()
+    config.dataset = dict(exp["dataset"])
+    config.offline_steps = shared.get("offline_steps")
+    config.updates_per_iteration = int(shared.get("updates_per_iteration", 1000))
+    config.data_pipeline = shared.get("data_pipeline", "in_memory")
+    try:
+        config.environment(env_config=exp["env"])
+        config.training(train_batch_size_per_learner=int(shared.get("train_batch_size_per_learner", 256)),
+                        gamma=float(shared.get("discount", 0.99)), **own)
+        config.rl_module(model_config=model)
+        config.evaluation(evaluation_interval=ev.get("interval", 1), evaluation_duration=int(ev.get("episodes", 10)),
+                          evaluation_num_env_runners=int(ev.get("num_env_runners", 0)))
+        num_learners = int(res.get("num_learners", 0))
+        config.learners(num_learners=num_learners, num_gpus_per_learner=learner_gpus(
+            res.get("num_gpus_per_learner", "auto"), num_learners, torch.cuda.is_available(), 0.0))
+        config.env_runners(num_env_runners=int(res.get("num_env_runners", 0)),
+                           num_cpus_per_env_runner=res.get("num_cpus_per_env_runner", 1))
+        config.debugging(seed=int(exp["seed"]))
+        config.offline_data(dataset_num_iters_per_learner=config.updates_per_iteration)
+        if config.data_pipeline == "rllib":
+            config.offline_data(input_=[str(ensure_rllib_offline_data(config.dataset))])
+        config.validate()
+    except TypeError as err:
+        raise ExperimentError(f"training.{algorithm}: {err}") from err
+    except ValueError as err:
+        raise ExperimentError(f"RLlib rejects the {algorithm} configuration: {str(err).splitlines()[0]}") from err
+    return config

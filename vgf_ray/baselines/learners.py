@@ -1,0 +1,91 @@
+"""RLlib's BC, IQL and CQL learners, fed from the in-memory replay VGF trains from.
+
+The losses, modules, optimizers and target-network rules are RLlib's own (``MARWILTorchLearner`` with beta 0,
+``IQLTorchLearner``, ``CQLTorchLearner``). What changes is only where minibatches come from: RLlib's offline
+pipeline turns every parquet row into a one-step episode and runs its connectors over it, which here managed
+about one IQL update per second (README "Baselines"); these learners sample uniform minibatches from the same
+``OfflineOnlineReplay`` as VGF and call RLlib's ``_update`` and ``after_gradient_based_update`` per step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from ray.rllib.algorithms.cql.torch.cql_torch_learner import CQLTorchLearner
+from ray.rllib.algorithms.iql.torch.iql_torch_learner import IQLTorchLearner
+from ray.rllib.algorithms.marwil.torch.marwil_torch_learner import MARWILTorchLearner
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.learner import Learner
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+from vgf_ray.data.replay import OfflineOnlineReplay
+from vgf_ray.data.spec import DatasetSpec, load_transitions
+from vgf_ray.metrics import MODULE_ID
+
+
+def rllib_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A replay minibatch under RLlib's column names (``terminateds`` from VGF's masks)."""
+    return {Columns.OBS: batch["observations"], Columns.ACTIONS: batch["actions"],
+            Columns.REWARDS: batch["rewards"], Columns.NEXT_OBS: batch["next_observations"],
+            Columns.TERMINATEDS: batch["masks"] == 0}
+
+
+class InMemoryUpdates(Learner):
+    """``run_baseline_updates``: RLlib gradient steps on minibatches of the experiment's offline dataset."""
+
+    @override(Learner)
+    def build(self) -> None:
+        super().build()
+        self._buffer: OfflineOnlineReplay | None = None
+        self.rng = torch.Generator(device=self._device)
+        self.rng.manual_seed(int(self.config.seed or 0) * 1000 + 13)
+
+    def install_offline_data(self, data: dict[str, np.ndarray]) -> int:
+        """The replay from transitions the driver sent (remote learners may sit on nodes without the file)."""
+        self._buffer = OfflineOnlineReplay(data, self._device, 1, "iql", 0.0)
+        return len(data["observations"])
+
+    @property
+    def buffer(self) -> OfflineOnlineReplay:
+        if self._buffer is None:  # a learner in the driver process reads the dataset file itself
+            data, _ = load_transitions(DatasetSpec.from_dict(self.config.dataset))
+            self.install_offline_data(data)
+        return self._buffer
+
+    def run_baseline_updates(self, num_steps: int, start_step: int = 0) -> dict[str, Any]:
+        """``num_steps`` updates, the first being the run's gradient step ``start_step``; returns reduced metrics."""
+        size = self.config.train_batch_size_per_learner
+        for i in range(num_steps):
+            batch = rllib_batch(self.buffer.sample(size, self.rng))
+            self._update({MODULE_ID: batch})
+            # Target networks (IQL, CQL) and learning-rate schedules step on this counter, once per update.
+            self.after_gradient_based_update(timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: start_step + i + 1})
+        self.metrics.log_value("num_grad_steps", num_steps, reduce="sum")
+        return self.metrics.reduce()
+
+    @override(Learner)
+    def get_state(self, *args, **kwargs) -> dict[str, Any]:
+        state = super().get_state(*args, **kwargs)
+        state["baseline_rng_state"] = self.rng.get_state()
+        return state
+
+    @override(Learner)
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        if "baseline_rng_state" in state:
+            self.rng.set_state(state["baseline_rng_state"])
+
+
+class BCLearner(InMemoryUpdates, MARWILTorchLearner):
+    """RLlib's BC loss (MARWIL with beta 0: the negative log-likelihood of the data's actions)."""
+
+
+class IQLLearner(InMemoryUpdates, IQLTorchLearner):
+    """RLlib's IQL: expectile value loss, TD critic loss, advantage-weighted actor loss."""
+
+
+class CQLLearner(InMemoryUpdates, CQLTorchLearner):
+    """RLlib's CQL: SAC with the conservative penalty on sampled actions."""
