@@ -38,13 +38,20 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import time
+
     from vgf_ray.experiment import load_experiment, run_experiment
+    from vgf_ray.experiment.summary import run_summary
 
     exp = load_experiment(args.config, _overrides(args))
+    start = time.perf_counter()
     result = run_experiment(exp, progress=not args.quiet, from_checkpoint=args.from_checkpoint,
                             resume=args.resume)
-    print(json.dumps({"output_dir": result["output_dir"], "checkpoint": result["checkpoint"],
-                      "final": result["final"]}, indent=2))
+    if args.quiet or args.json:  # for scripts: the outputs as JSON
+        print(json.dumps({"output_dir": result["output_dir"], "checkpoint": result["checkpoint"],
+                          "final": result["final"]}, indent=2))
+    else:
+        print(run_summary(exp, result, time.perf_counter() - start))
     return 0
 
 
@@ -124,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train from a YAML experiment (see tune_configs/)")
     p.add_argument("config")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. training.num_particles=5")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--quiet", action="store_true", help="no progress output; print the outputs as JSON")
+    p.add_argument("--json", action="store_true", help="end with the outputs as JSON, not the summary")
     p.add_argument("--from-checkpoint", default=None, help="start from this checkpoint's trained networks")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue an interrupted run exactly from its checkpoint (same config and output_dir)")
@@ -180,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     _env_defaults()
+    from vgf_ray.quiet import quiet_library_noise
+
+    quiet_library_noise()
     args = build_parser().parse_args(argv)
     from vgf_ray.core.divergence import DivergenceError
     from vgf_ray.errors import InputError

@@ -2,6 +2,7 @@
 
 Each entry names the library logger or warning and why it is noise here:
 - RLlib's "You are running <algo> on the new API stack!": every vgf_ray algorithm is new-stack by design;
+- gymnasium's "Overriding environment rllib-single-agent-env-v0": RLlib re-registers its env wrapper per runner;
 - RLlib's ``RLModule(config=RLModuleConfig)`` deprecation: raised inside RLlib's own learner construction;
 - Tune's "Install gputil for GPU system monitoring": a utilisation monitor vgf_ray does not use;
 - gymnasium's "Box ... precision lowered by casting to float32": OGBench declares float64 bounds, and VGFEnv
@@ -29,6 +30,7 @@ class _DropMessages(logging.Filter):
 
 NOISE = {
     "ray.rllib.algorithms.algorithm_config": ("on the new API stack!",),
+    "ray.rllib.algorithms.sac.sac": ("on the new API stack!",),
     "ray._common.deprecation": ("RLModule(config=[RLModuleConfig object])",),
     "ray.rllib.utils.deprecation": ("RLModule(config=[RLModuleConfig object])",),
     "ray.tune.utils.util": ("Install gputil",),
@@ -43,4 +45,5 @@ def quiet_library_noise() -> None:
         if not any(isinstance(f, _DropMessages) for f in logger.filters):
             logger.addFilter(_DropMessages(*fragments))
     warnings.filterwarnings("ignore", message=r".*Box (low|high)'s precision lowered by casting to float32.*")
+    warnings.filterwarnings("ignore", message=r".*Overriding environment rllib-single-agent-env-v0 already in registry")
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -1,0 +1,174 @@
+"""Learning study at CPU scale: VGF variants and the BC/IQL/CQL baselines on one generated task, several seeds.
+
+Every arm is an experiment of the task's CPU config (``tune_configs/ogbench/<task>-cpu.yaml``) with a few keys
+changed, run through ``vgf-ray train``'s own loop (same data, evaluation episodes, metrics). Each (arm, seed) run
+writes its folder under ``--out``; a finished one is reused, so the study can be stopped and continued. Reported:
+success per test-time budget L as mean +- standard error over seeds, each seed's value from ``--episodes`` paired
+episodes (the same initial states at every budget and for every arm), and two plots: success against L per arm,
+and success against gradient steps per budget.
+
+Usage (about 8 min per VGF run of 20k steps here; CQL is RLlib's and far slower, see README "Baselines"):
+    python benchmarks/learning_study.py --task cube-single-play --steps 20000 --seeds 0 1 2 \
+        --arms vgf vgf-ltrain0 vgf-ltrain3 vgf-no-bwgrad vgf-min avgf bc iql --out runs/study-cube
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402,F401  (sets the Ray/MuJoCo environment defaults)
+
+CPU_MODEL = {"model": {"fcnet_hiddens": [256, 256]}}  # the baselines at VGF's CPU-config width
+ARMS: dict[str, dict] = {
+    "vgf": {},
+    "vgf-ltrain0": {"training.train_vgf_steps": 0},
+    "vgf-ltrain3": {"training.train_vgf_steps": 3},
+    "vgf-no-bwgrad": {"training.bandwidth_grad": False},
+    "vgf-min": {"training.train_q_agg": "min", "training.vgf_q_agg": "min"},
+    "vgf-step0.1": {"training.vgf_lr": 0.1},
+    "vgf-alpha0.1": {"training.vgf_alpha": 0.1},
+    "avgf": {"training.variant": "avgf"},
+    "bc": {"algorithm": "bc", "training.bc": CPU_MODEL},
+    "iql": {"algorithm": "iql", "training.iql": CPU_MODEL},
+    "cql": {"algorithm": "cql", "training.cql": CPU_MODEL},
+}
+RESULTS_JSON = "study.json"
+
+
+def arm_experiment(task: str, arm: str, seed: int, steps: int, transitions: int, episodes: int, evaluations: int,
+                   budgets: list[int], out: Path) -> dict:
+    from vgf_ray.experiment.schema import apply_override, load_experiment
+
+    exp = load_experiment(Path(__file__).resolve().parents[1] / "tune_configs" / "ogbench" / f"{task}-cpu.yaml")
+    exp = copy.deepcopy(exp)
+    interval = max(1, steps // 1000 // evaluations)
+    for assignment in (f"seed={seed}", f"iterations={steps // 1000}", "checkpoint_every=0",
+                       f"dataset.num_transitions={transitions}", "training.updates_per_iteration=1000",
+                       f"training.offline_steps={steps}", f"evaluation.interval={interval}",
+                       f"evaluation.episodes={episodes}", f"evaluation.budgets={budgets}"):
+        apply_override(exp, assignment)
+    for key, value in ARMS[arm].items():
+        section, _, name = key.partition(".")
+        if name:
+            exp[section][name] = copy.deepcopy(value)
+        else:
+            exp[key] = value
+    exp["name"] = f"{arm}-s{seed}"
+    exp["output_dir"] = str(out / arm / f"seed{seed}")
+    exp["mlflow"]["tracking_uri"] = f"sqlite:///{(out / 'mlflow.db').resolve()}"
+    exp["mlflow"]["experiment"] = f"study-{task}"
+    return exp
+
+
+def run_arm(exp: dict) -> list[dict]:
+    from vgf_ray.experiment.runner import run_experiment
+
+    done = Path(exp["output_dir"]) / "history.json"
+    if done.exists() and (Path(exp["output_dir"]) / "checkpoint").exists():
+        return json.loads(done.read_text())
+    return run_experiment(exp, progress=True)["history"]
+
+
+def curves(history: list[dict], budgets: list[int]) -> dict[int, list[tuple[int, float]]]:
+    return {b: [(row["grad_steps"], row[f"budget_{b}/success"]) for row in history
+                if math.isfinite(row.get(f"budget_{b}/success", math.nan))] for b in budgets}
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    values = np.asarray(values, dtype=np.float64)
+    se = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.nan
+    return float(values.mean()), float(se)
+
+
+def table(results: dict, budgets: list[int], episodes: int) -> str:
+    lines = ["| arm | seeds | " + " | ".join(f"L={b}" for b in budgets) + " |",
+             "|---|---|" + "---|" * len(budgets)]
+    for arm, per_seed in results.items():
+        cells = []
+        for b in budgets:
+            finals = [c[str(b)][-1][1] for c in per_seed.values() if c.get(str(b))]
+            if finals:
+                m, se = mean_se(finals)
+                cells.append(f"{m:.2f} ± {se:.2f}" if math.isfinite(se) else f"{m:.2f}")
+            else:
+                cells.append("-")
+        lines.append(f"| {arm} | {len(per_seed)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\nmean ± standard error over seeds; each seed: {episodes} paired episodes per L"
+
+
+def plot(results: dict, budgets: list[int], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for arm, per_seed in results.items():
+        shown = [b for b in budgets if all(c.get(str(b)) for c in per_seed.values())]
+        stats = [mean_se([c[str(b)][-1][1] for c in per_seed.values()]) for b in shown]
+        ax.errorbar(shown, [m for m, _ in stats], yerr=[0 if math.isnan(s) else s for _, s in stats],
+                    marker="o", capsize=3, label=arm)
+    ax.set(xlabel="test-time budget L (transport steps)", ylabel="success (final evaluation)",
+           title="success against L, mean ± s.e. over seeds")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "success_vs_budget.png", dpi=120)
+    plt.close(fig)
+    vgf = results.get("vgf")
+    if vgf:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for b in budgets:
+            steps = sorted({s for c in vgf.values() for s, _ in c.get(str(b), [])})
+            means = [np.mean([v for c in vgf.values() for s2, v in c.get(str(b), []) if s2 == s]) for s in steps]
+            ax.plot(steps, means, marker="o", label=f"L={b}")
+        ax.set(xlabel="gradient steps", ylabel="success (mean over seeds)", title="VGF: success against steps")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "success_vs_steps.png", dpi=120)
+        plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="cube-single-play")
+    parser.add_argument("--arms", nargs="+", default=["vgf", "bc", "iql"], choices=sorted(ARMS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=20000, help="gradient steps per run (multiple of 1000)")
+    parser.add_argument("--transitions", type=int, default=100000, help="generated dataset size")
+    parser.add_argument("--episodes", type=int, default=20, help="paired evaluation episodes per budget")
+    parser.add_argument("--evaluations", type=int, default=4, help="evaluation rounds per run (the curve)")
+    parser.add_argument("--budgets", nargs="+", type=int, default=[0, 1, 2, 3])
+    parser.add_argument("--out", default="runs/study")
+    args = parser.parse_args()
+    if args.steps < 1000 or args.steps % 1000:
+        parser.error("--steps must be a positive multiple of 1000")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict = {}
+    for arm in args.arms:
+        for seed in args.seeds:
+            exp = arm_experiment(args.task, arm, seed, args.steps, args.transitions, args.episodes,
+                                 args.evaluations, args.budgets, out)
+            history = run_arm(exp)
+            shown = [0] if ARMS[arm].get("algorithm") else args.budgets
+            results.setdefault(arm, {})[str(seed)] = {str(b): c for b, c in curves(history, shown).items()}
+            (out / RESULTS_JSON).write_text(json.dumps(results, indent=1))
+            print(f"[study] {arm} seed {seed}: " + "  ".join(
+                f"L={b} {c[-1][1]:.2f}" for b, c in curves(history, shown).items() if c), flush=True)
+    text = table(results, args.budgets, args.episodes)
+    (out / "table.md").write_text(text + "\n")
+    plot(results, args.budgets, out)
+    print(text)
+    print(f"plots: {out / 'success_vs_budget.png'}, {out / 'success_vs_steps.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The end of a run a person reads: the one-screen summary, and no library noise they cannot act on."""
+
+import logging
+import warnings
+
+from vgf_ray.experiment.summary import run_summary
+from vgf_ray.quiet import quiet_library_noise
+
+
+def test_summary_shows_success_per_budget_outputs_and_next_commands(tmp_path):
+    (tmp_path / "mlflow_run_id.txt").write_text("abc123\n")
+    history = [{"iteration": 4, "grad_steps": 4000, "online_env_steps": 0, "budget_0/success": 0.1,
+                "budget_0/return": -150.0, "budget_1/success": 0.35, "budget_1/return": -120.0},
+               {"iteration": 5, "grad_steps": 5000, "online_env_steps": 1000}]
+    exp = {"name": "quick", "algorithm": "vgf", "evaluation": {"episodes": 20, "budgets": [0, 1]},
+           "mlflow": {"tracking_uri": "sqlite:////x/mlflow.db", "experiment": "vgf_ray"}}
+    text = run_summary(exp, {"history": history, "output_dir": str(tmp_path), "checkpoint": "/c"}, 125.0)
+    lines = text.splitlines()
+    assert lines[0] == "quick (vgf) finished in 2m05s: 5000 gradient steps, 1000 online env steps"
+    assert "iteration 4, 20 paired episodes" in lines[1]
+    assert lines[2].startswith("  L=0   0.10") and "<- best" not in lines[2]
+    assert lines[3].startswith("  L=1   0.35") and lines[3].endswith("<- best") and "#" * 10 in lines[3]
+    assert any("run abc123" in line and "mlflow ui --backend-store-uri sqlite:////x/mlflow.db" in line
+               for line in lines)
+    assert any("vgf-ray evaluate /c --budgets" in line for line in lines)
+    assert len(lines) <= 20  # one screen
+    empty = run_summary({**exp, "mlflow": {}}, {"history": [], "output_dir": str(tmp_path), "checkpoint": None}, 1)
+    assert "no evaluation ran" in empty and "MLflow" not in empty
+
+
+def test_library_noise_is_dropped_and_other_messages_kept(caplog):
+    quiet_library_noise()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("ray.rllib.algorithms.algorithm_config").warning("You are running VGF on the new API stack!")
+        logging.getLogger("ray.tune.utils.util").warning("Install gputil for GPU system monitoring.")
+        logging.getLogger("ray.rllib.algorithms.algorithm_config").warning("something about your settings")
+    assert [r.getMessage() for r in caplog.records] == ["something about your settings"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        quiet_library_noise()
+        warnings.warn("WARN: Box low's precision lowered by casting to float32", stacklevel=1)
+        warnings.warn("a warning the user should see", stacklevel=1)
+    assert [str(w.message) for w in caught] == ["a warning the user should see"]

@@ -1,0 +1,50 @@
+"""The one-screen summary ``vgf-ray train`` ends with: success per budget, where the outputs are, what to run next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vgf_ray.experiment.history import last_evaluation_row
+from vgf_ray.experiment.tracking import RUN_ID_FILE
+from vgf_ray.metrics import GRAD_STEPS, ONLINE_ENV_STEPS, RETURN, budget_metric
+
+BAR_WIDTH = 30
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def run_summary(exp: dict, result: dict, wall_s: float) -> str:
+    """Plain text, about 15 lines: what a person looks at after a run."""
+    history, out = result["history"], Path(result["output_dir"])
+    budgets = [0] if exp.get("algorithm", "vgf") != "vgf" else list(exp["evaluation"].get("budgets", [0, 1, 2, 3]))
+    last = history[-1] if history else {}
+    lines = [f"{exp['name']} ({exp.get('algorithm', 'vgf')}) finished in {_duration(wall_s)}: "
+             f"{last.get(GRAD_STEPS, 0)} gradient steps, {last.get(ONLINE_ENV_STEPS, 0)} online env steps"]
+    row = last_evaluation_row(history, budgets)
+    if row is None:
+        lines.append("no evaluation ran (evaluation.interval); evaluate the checkpoint with the command below")
+    else:
+        episodes = exp["evaluation"].get("episodes", 10)
+        lines.append(f"success at iteration {row['iteration']}, {episodes} paired episodes per test-time budget L:")
+        best = max(budgets, key=lambda b: row[budget_metric(b)])
+        for b in budgets:
+            success = row[budget_metric(b)]
+            bar = "#" * round(success * BAR_WIDTH)
+            mark = "  <- best" if b == best else ""
+            lines.append(f"  L={b}  {success:5.2f}  return {row[budget_metric(b, RETURN)]:8.1f}  "
+                         f"|{bar:<{BAR_WIDTH}}|{mark}")
+    lines.append(f"outputs:  {out}/ (learning_curve.png, budget_curve.png, history.csv, checkpoint/)")
+    uri = (exp.get("mlflow") or {}).get("tracking_uri")
+    run_id_file = out / RUN_ID_FILE
+    if uri and run_id_file.exists():
+        lines.append(f"MLflow:   run {run_id_file.read_text().strip()} in experiment "
+                     f"'{exp['mlflow'].get('experiment', 'vgf_ray')}'; browse with "
+                     f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1")
+    checkpoint = result.get("checkpoint")
+    if checkpoint and exp.get("algorithm", "vgf") == "vgf":
+        lines.append(f"next:     vgf-ray evaluate {checkpoint} --budgets 0 1 2 3 5 --episodes 50")
+    lines.append(f"          vgf-ray report {out}   (one HTML page: curves, budgets, lineage)")
+    return "\n".join(lines)
