@@ -21,7 +21,7 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.checkpoints import Checkpointable
 from ray.rllib.utils.metrics import LEARNER_RESULTS
 
-from vgf_ray.data.spec import DatasetSpec, load_transitions, prepare_dataset
+from vgf_ray.data.spec import DatasetSpec, load_transitions
 from vgf_ray.metrics import (
     GRAD_STEPS_LIFETIME,
     ONLINE_ENV_STEPS_LIFETIME,
@@ -29,8 +29,8 @@ from vgf_ray.metrics import (
     PHASE_DONE,
     PHASE_OFFLINE,
 )
+from vgf_ray.rllib.shared import CountersInState, resolve_dataset
 
-COUNTERS_KEY = "vgf_counters"
 DATA_PIPELINES = ("in_memory", "rllib")  # vgf_ray's replay sampling, or RLlib's ray.data offline pipeline
 
 
@@ -86,16 +86,12 @@ class BaselineConfigMixin(AlgorithmConfig):
             self._value_error(f"training.data_pipeline={self.data_pipeline!r} is not one of {DATA_PIPELINES}")
 
 
-class BaselineAlgorithm(Algorithm):
+class BaselineAlgorithm(CountersInState):
     """Offline training in ``updates_per_iteration`` chunks up to ``offline_steps``, with VGF's result keys."""
 
     @override(Algorithm)
     def setup(self, config) -> None:
-        spec = prepare_dataset(DatasetSpec.from_dict(config.dataset))
-        if config.dataset != spec.to_dict():
-            config._is_frozen = False
-            config.dataset = spec.to_dict()
-            config.freeze()
+        resolve_dataset(config)
         self.vgf_counters = {"grad_steps": 0, "online_env_steps": 0}
         self._learners_have_data = False
         super().setup(config)
@@ -154,17 +150,6 @@ class BaselineAlgorithm(Algorithm):
         algorithm does not have (it fails there); the evaluation runners take the weights in ``evaluate()``."""
         Checkpointable.restore_from_path(self, path, *args, **kwargs)
 
-    @override(Algorithm)
-    def get_state(self, *args, **kwargs) -> dict[str, Any]:
-        state = super().get_state(*args, **kwargs)
-        state[COUNTERS_KEY] = dict(self.vgf_counters)
-        return state
-
-    @override(Algorithm)
-    def set_state(self, state: dict[str, Any]) -> None:
-        super().set_state(state)
-        if COUNTERS_KEY in state:
-            self.vgf_counters = dict(state[COUNTERS_KEY])
 
 
 class BaselineBC(BaselineAlgorithm, BC):

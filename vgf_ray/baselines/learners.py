@@ -22,8 +22,8 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from vgf_ray.data.replay import OfflineOnlineReplay
-from vgf_ray.data.spec import DatasetSpec, load_transitions
 from vgf_ray.metrics import MODULE_ID
+from vgf_ray.rllib.shared import LazyReplay
 
 
 def rllib_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -33,7 +33,7 @@ def rllib_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             Columns.TERMINATEDS: batch["masks"] == 0}
 
 
-class InMemoryUpdates(Learner):
+class InMemoryUpdates(LazyReplay, Learner):
     """``run_baseline_updates``: RLlib gradient steps on minibatches of the experiment's offline dataset."""
 
     @override(Learner)
@@ -47,13 +47,6 @@ class InMemoryUpdates(Learner):
         """The replay from transitions the driver sent (remote learners may sit on nodes without the file)."""
         self._buffer = OfflineOnlineReplay(data, self._device, 1, "iql", 0.0)
         return len(data["observations"])
-
-    @property
-    def buffer(self) -> OfflineOnlineReplay:
-        if self._buffer is None:  # a learner in the driver process reads the dataset file itself
-            data, _ = load_transitions(DatasetSpec.from_dict(self.config.dataset))
-            self.install_offline_data(data)
-        return self._buffer
 
     def run_baseline_updates(self, num_steps: int, start_step: int = 0) -> dict[str, Any]:
         """``num_steps`` updates, the first being the run's gradient step ``start_step``; returns reduced metrics."""

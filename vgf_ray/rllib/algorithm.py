@@ -20,7 +20,7 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS
 
 from vgf_ray.core.schedule import EXPLORATION_KEYS
 from vgf_ray.data.replay import episodes_to_transitions
-from vgf_ray.data.spec import DatasetSpec, load_transitions, prepare_dataset
+from vgf_ray.data.spec import DatasetSpec, load_transitions
 from vgf_ray.metrics import (
     BUDGET_METRICS,
     ENV_RUNNER_NODES,
@@ -40,8 +40,7 @@ from vgf_ray.metrics import (
     WEIGHT_SYNC_S,
 )
 from vgf_ray.rllib.rollouts import AsyncRollouts, Round, node_id, sample_round
-
-COUNTERS_KEY = "vgf_counters"
+from vgf_ray.rllib.shared import CountersInState, resolve_dataset
 
 
 def module_checkpoint_path(checkpoint: str | Path) -> Path:
@@ -49,7 +48,7 @@ def module_checkpoint_path(checkpoint: str | Path) -> Path:
     return Path(checkpoint).resolve() / "learner_group" / "learner" / "rl_module" / MODULE_ID
 
 
-class VGF(Algorithm):
+class VGF(CountersInState):
     """Value Gradient Flow: offline, offline-to-online or online-only, in one ``train()`` loop."""
 
     @classmethod
@@ -61,12 +60,7 @@ class VGF(Algorithm):
 
     @override(Algorithm)
     def setup(self, config) -> None:
-        # Generate/resolve the dataset once on the driver so learners only read it.
-        spec = prepare_dataset(DatasetSpec.from_dict(config.dataset))
-        if config.dataset != spec.to_dict():
-            config._is_frozen = False
-            config.dataset = spec.to_dict()
-            config.freeze()
+        resolve_dataset(config)
         self.vgf_counters = {"grad_steps": 0, "online_env_steps": 0, "utd_carry": 0.0}
         self._learners_have_data = False
         self._weights_version = 0  # learner update rounds so far in this process (policy lag is a difference)
@@ -270,18 +264,6 @@ class VGF(Algorithm):
             state = self.learner_group.get_state(components="learner/rl_module", inference_only=True)
             self._weight_sync_mb = sum(int(getattr(leaf, "nbytes", 0)) for leaf in tree.flatten(state)) / 2**20
         return self._weight_sync_mb
-
-    @override(Algorithm)
-    def get_state(self, *args, **kwargs) -> dict[str, Any]:
-        state = super().get_state(*args, **kwargs)
-        state[COUNTERS_KEY] = dict(self.vgf_counters)
-        return state
-
-    @override(Algorithm)
-    def set_state(self, state: dict[str, Any]) -> None:
-        super().set_state(state)
-        if COUNTERS_KEY in state:
-            self.vgf_counters = dict(state[COUNTERS_KEY])
 
     def load_module_weights(self, checkpoint: str) -> None:
         """Start from a checkpoint's trained networks only (e.g. online fine-tuning of an offline run)."""

@@ -21,11 +21,11 @@ from vgf_ray.core.divergence import DivergenceMonitor, q_bound
 from vgf_ray.core.schedule import LEARNER_KEYS
 from vgf_ray.core.vgf import OPTIMIZER_LR_KEYS, train_step
 from vgf_ray.data.replay import OfflineOnlineReplay
-from vgf_ray.data.spec import DatasetSpec, load_transitions
 from vgf_ray.metrics import BUDGET_METRICS, MODULE_ID
+from vgf_ray.rllib.shared import LazyReplay
 
 
-class VGFTorchLearner(TorchLearner):
+class VGFTorchLearner(LazyReplay, TorchLearner):
     """Critic, behavior-flow (and A-VGF gradient-net) optimizers plus the Polyak target rule."""
 
     @override(TorchLearner)
@@ -66,13 +66,6 @@ class VGFTorchLearner(TorchLearner):
             self._buffer.online.load_state_dict(self._pending_online_state)
             self._pending_online_state = None
         return len(data["observations"])
-
-    @property
-    def buffer(self) -> OfflineOnlineReplay:
-        if self._buffer is None:  # a learner in the driver process reads the dataset file itself
-            data, _ = load_transitions(DatasetSpec.from_dict(self.config.dataset))
-            self.install_offline_data(data)
-        return self._buffer
 
     def add_online_transitions(self, data: dict[str, np.ndarray]) -> int:
         """Append EnvRunner transitions to the online FIFO; returns how many online transitions are held."""
