@@ -4,6 +4,7 @@ Each entry names the library logger or warning and why it is noise here:
 - RLlib's "You are running <algo> on the new API stack!": every vgf_ray algorithm is new-stack by design;
 - gymnasium's "Overriding environment rllib-single-agent-env-v0": RLlib re-registers its env wrapper per runner;
 - RLlib's ``RLModule(config=RLModuleConfig)`` deprecation: raised inside RLlib's own learner construction;
+- Tune's "Trainable.setup took N seconds ... consider reuse_actors": advice for Tune trials, printed by plain runs;
 - Tune's "Install gputil for GPU system monitoring": a utilisation monitor vgf_ray does not use;
 - gymnasium's "Box ... precision lowered by casting to float32": OGBench declares float64 bounds, and VGFEnv
   casts observations to float32 on purpose;
@@ -34,6 +35,7 @@ NOISE = {
     "ray._common.deprecation": ("RLModule(config=[RLModuleConfig object])",),
     "ray.rllib.utils.deprecation": ("RLModule(config=[RLModuleConfig object])",),
     "ray.tune.utils.util": ("Install gputil",),
+    "ray.tune.trainable.trainable": ("Trainable.setup took",),
     "mlflow.store.db.utils": ("Creating initial MLflow database tables", "Updating database tables"),
 }
 
