@@ -98,11 +98,6 @@ def init_ray(exp: dict) -> None:
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    # EnvRunner actors restart after a failure, and their constructor arguments (the algorithm config) are larger
-    # than Ray's 100 KB inline limit: Ray then keeps them in the object store and logs, at error level, that a
-    # restart fails once they are lost. Inlining them up to 8 MiB makes restarts self-contained (and the message
-    # moot); read when this process starts Ray, so set it before the first ray.init to change it.
-    os.environ.setdefault("RAY_max_direct_call_object_size", str(8 << 20))
     if not ray.is_initialized():
         opts = dict(exp["ray"])
         address = opts.pop("address", None)
