@@ -117,7 +117,7 @@ def plot(results: dict, budgets: list[int], out: Path) -> None:
         ax.errorbar(shown, [m for m, _ in stats], yerr=[0 if math.isnan(s) else s for _, s in stats],
                     marker="o", capsize=3, label=arm)
     ax.set(xlabel="test-time budget L (transport steps)", ylabel="success (final evaluation)",
-           title="success against L, mean ± s.e. over seeds")
+           title="success against L, mean ± s.e. over seeds", ylim=(-0.02, 1.02))
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "success_vs_budget.png", dpi=120)
@@ -129,7 +129,8 @@ def plot(results: dict, budgets: list[int], out: Path) -> None:
             steps = sorted({s for c in vgf.values() for s, _ in c.get(str(b), [])})
             means = [np.mean([v for c in vgf.values() for s2, v in c.get(str(b), []) if s2 == s]) for s in steps]
             ax.plot(steps, means, marker="o", label=f"L={b}")
-        ax.set(xlabel="gradient steps", ylabel="success (mean over seeds)", title="VGF: success against steps")
+        ax.set(xlabel="gradient steps", ylabel="success (mean over seeds)", title="VGF: success against steps",
+               ylim=(-0.02, 1.02))
         ax.legend()
         fig.tight_layout()
         fig.savefig(out / "success_vs_steps.png", dpi=120)
@@ -150,6 +151,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.steps < 1000 or args.steps % 1000:
         parser.error("--steps must be a positive multiple of 1000")
+    from vgf_ray.quiet import quiet_library_noise
+
+    quiet_library_noise()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results: dict = {}
