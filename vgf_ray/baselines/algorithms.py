@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import ray
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.bc import BC, BCConfig
@@ -19,9 +18,8 @@ from ray.rllib.algorithms.cql import CQL, CQLConfig
 from ray.rllib.algorithms.iql import IQL, IQLConfig
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.checkpoints import Checkpointable
-from ray.rllib.utils.metrics import LEARNER_RESULTS
 
-from vgf_ray.data.spec import DatasetSpec, load_transitions
+from vgf_ray.data.spec import DatasetSpec
 from vgf_ray.metrics import (
     GRAD_STEPS_LIFETIME,
     ONLINE_ENV_STEPS_LIFETIME,
@@ -29,7 +27,7 @@ from vgf_ray.metrics import (
     PHASE_DONE,
     PHASE_OFFLINE,
 )
-from vgf_ray.rllib.shared import CountersInState, resolve_dataset
+from vgf_ray.rllib.shared import OfflineDataAlgorithm, resolve_dataset
 
 DATA_PIPELINES = ("in_memory", "rllib")  # vgf_ray's replay sampling, or RLlib's ray.data offline pipeline
 
@@ -70,9 +68,6 @@ class BaselineConfigMixin(AlgorithmConfig):
     def budget_defaults(self) -> dict[str, Any]:
         return {}  # no transport budget and no schedule
 
-    def budget_values(self, grad_steps: int = 0, env_steps: int = 0) -> dict[str, Any]:
-        return {}
-
     @override(AlgorithmConfig)
     def get_default_learner_class(self):
         from vgf_ray.baselines import learners
@@ -86,7 +81,7 @@ class BaselineConfigMixin(AlgorithmConfig):
             self._value_error(f"training.data_pipeline={self.data_pipeline!r} is not one of {DATA_PIPELINES}")
 
 
-class BaselineAlgorithm(CountersInState):
+class BaselineAlgorithm(OfflineDataAlgorithm):
     """Offline training in ``updates_per_iteration`` chunks up to ``offline_steps``, with VGF's result keys."""
 
     @override(Algorithm)
@@ -103,28 +98,6 @@ class BaselineAlgorithm(CountersInState):
     def budget_values(self) -> dict[str, Any]:
         return {}
 
-    def _send_dataset_to_learners(self) -> None:
-        """Remote learners get the transitions through the object store (the file may be on the driver only)."""
-        if self._learners_have_data or not self.learner_group.is_remote:
-            return
-        data, _ = load_transitions(DatasetSpec.from_dict(self.config.dataset))
-        ref = ray.put(data)
-        for result in self.learner_group.foreach_learner(lambda learner, r=ref: learner.install_offline_data(
-                ray.get(r))):
-            if not result.ok:
-                raise result.get()
-        self._learners_have_data = True
-
-    def _in_memory_updates(self, num_steps: int) -> None:
-        start = self.vgf_counters["grad_steps"]
-        results = []
-        for result in self.learner_group.foreach_learner(
-                lambda learner, n=num_steps, s=start: learner.run_baseline_updates(n, s)):
-            if not result.ok:
-                raise result.get()
-            results.append(result.get())
-        self.metrics.aggregate(results, key=LEARNER_RESULTS)
-
     @override(Algorithm)
     def training_step(self) -> None:
         config, counters = self.config, self.vgf_counters
@@ -138,7 +111,8 @@ class BaselineAlgorithm(CountersInState):
                 steps = config.dataset_num_iters_per_learner
             else:
                 self._send_dataset_to_learners()
-                self._in_memory_updates(steps)
+                start = counters["grad_steps"]
+                self._learner_round(lambda learner, n=steps, s=start: learner.run_baseline_updates(n, s))
             counters["grad_steps"] += steps  # evaluation runners take the new weights in RLlib's evaluate()
         self.metrics.log_value(PHASE, phase, window=1)
         self.metrics.log_value(GRAD_STEPS_LIFETIME, counters["grad_steps"], window=1)

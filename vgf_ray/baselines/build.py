@@ -20,9 +20,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from vgf_ray.experiment.schema import ExperimentError
+from vgf_ray.experiment.schema import BASELINES, ExperimentError
 
-BASELINES = ("bc", "iql", "cql")
 SHARED_KEYS = ("offline_steps", "updates_per_iteration", "train_batch_size_per_learner", "discount",
                "data_pipeline", "online_env_steps")
 MLP = {"fcnet_hiddens": [512, 512, 512, 512], "fcnet_activation": "relu"}

@@ -6,9 +6,7 @@ import os
 from typing import Any
 
 from vgf_ray.errors import InputError
-from vgf_ray.experiment.schema import ExperimentError
-
-ALGORITHMS = ("vgf", "bc", "iql", "cql")  # vgf_ray.baselines builds the other three from RLlib's own
+from vgf_ray.experiment.schema import ALGORITHMS, VGF_ALGORITHM, ExperimentError, algorithm_of
 
 
 def build_config(exp: dict):
@@ -20,10 +18,10 @@ def build_config(exp: dict):
     from vgf_ray.rllib import VGFConfig
 
     check_experiment_types(exp)
-    algorithm = exp.get("algorithm", "vgf")
+    algorithm = algorithm_of(exp)
     if algorithm not in ALGORITHMS:
         raise ExperimentError(f"algorithm: {algorithm!r} is not one of {list(ALGORITHMS)}")
-    if algorithm != "vgf":
+    if algorithm != VGF_ALGORITHM:
         from vgf_ray.baselines.build import build_baseline_config
 
         return build_baseline_config(exp)

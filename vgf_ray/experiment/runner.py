@@ -25,7 +25,7 @@ from vgf_ray.experiment.build import build_config, init_ray, resolve_iterations,
 from vgf_ray.experiment.history import HISTORY_JSON, RUN_OUTPUT_FILES, read_history, summarize, write_run_outputs
 from vgf_ray.experiment.interrupt import RunInterrupted, StopRequest
 from vgf_ray.experiment.lineage import extend_lineage, read_lineage, write_lineage
-from vgf_ray.experiment.schema import ExperimentError
+from vgf_ray.experiment.schema import VGF_ALGORITHM, ExperimentError, algorithm_of
 from vgf_ray.experiment.tracking import MLflowRun
 from vgf_ray.metrics import BC_LOSS, CRITIC_LOSS, GRAD_STEPS, ITERATION, budget_key, budget_metric
 
@@ -92,7 +92,7 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
     from tqdm import tqdm
 
     config = build_config(exp)  # bad settings fail before anything is written
-    if from_checkpoint and exp.get("algorithm", "vgf") != "vgf":
+    if from_checkpoint and algorithm_of(exp) != VGF_ALGORITHM:
         raise ExperimentError(f"--from-checkpoint starts VGF's online fine-tuning from trained networks; "
                               f"{exp['algorithm']} trains offline only (--resume continues its run)")
     trusted = None if trust_checkpoint else exp["output_dir"]

@@ -16,10 +16,14 @@ import yaml
 
 from vgf_ray.errors import InputError
 
+VGF_ALGORITHM = "vgf"
+BASELINES = ("bc", "iql", "cql")  # RLlib's own, built by vgf_ray.baselines
+ALGORITHMS = (VGF_ALGORITHM, *BASELINES)
 SECTIONS = {"name", "algorithm", "seed", "iterations", "checkpoint_every", "output_dir", "ray", "env", "dataset",
             "training", "evaluation", "resources", "mlflow", "sweep"}
 DEFAULTS: dict[str, Any] = {
-    "name": "vgf", "algorithm": "vgf", "seed": 0, "iterations": 10, "checkpoint_every": 0, "output_dir": "runs/{name}",
+    "name": "vgf", "algorithm": VGF_ALGORITHM, "seed": 0, "iterations": 10, "checkpoint_every": 0,
+    "output_dir": "runs/{name}",
     "ray": {"num_cpus": 4, "object_store_memory": 1 << 30},
     "env": {"ogbench": "cube-single-play", "success_timing": "post"},
     "dataset": {}, "training": {},
@@ -27,6 +31,11 @@ DEFAULTS: dict[str, Any] = {
     "resources": {"num_learners": 0, "num_gpus_per_learner": "auto"},
     "mlflow": {"tracking_uri": "sqlite:///{output_dir}/../mlflow.db", "experiment": "vgf_ray"},
 }
+
+
+def algorithm_of(exp: dict) -> str:
+    """The experiment's ``algorithm`` (VGF unless it names a baseline)."""
+    return exp.get("algorithm", VGF_ALGORITHM)
 
 
 class ExperimentError(InputError):

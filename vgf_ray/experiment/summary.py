@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vgf_ray.experiment.history import last_evaluation_row
+from vgf_ray.experiment.schema import VGF_ALGORITHM, algorithm_of
 from vgf_ray.experiment.tracking import RUN_ID_FILE
 from vgf_ray.metrics import GRAD_STEPS, ONLINE_ENV_STEPS, RETURN, budget_metric
 
@@ -19,9 +20,10 @@ def _duration(seconds: float) -> str:
 def run_summary(exp: dict, result: dict, wall_s: float) -> str:
     """Plain text, about 15 lines: what a person looks at after a run."""
     history, out = result["history"], Path(result["output_dir"])
-    budgets = [0] if exp.get("algorithm", "vgf") != "vgf" else list(exp["evaluation"].get("budgets", [0, 1, 2, 3]))
+    vgf = algorithm_of(exp) == VGF_ALGORITHM
+    budgets = list(exp["evaluation"].get("budgets", [0, 1, 2, 3])) if vgf else [0]
     last = history[-1] if history else {}
-    lines = [f"{exp['name']} ({exp.get('algorithm', 'vgf')}) finished in {_duration(wall_s)}: "
+    lines = [f"{exp['name']} ({algorithm_of(exp)}) finished in {_duration(wall_s)}: "
              f"{last.get(GRAD_STEPS, 0)} gradient steps, {last.get(ONLINE_ENV_STEPS, 0)} online env steps"]
     row = last_evaluation_row(history, budgets)
     if row is None:
@@ -44,7 +46,7 @@ def run_summary(exp: dict, result: dict, wall_s: float) -> str:
                      f"'{exp['mlflow'].get('experiment', 'vgf_ray')}'; browse with "
                      f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1")
     checkpoint = result.get("checkpoint")
-    if checkpoint and exp.get("algorithm", "vgf") == "vgf":
+    if checkpoint and vgf:
         lines.append(f"next:     vgf-ray evaluate {checkpoint} --budgets 0 1 2 3 5 --episodes 50")
     lines.append(f"          vgf-ray report {out}   (one HTML page: curves, budgets, lineage)")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from vgf_ray.experiment.schema import algorithm_of
 from vgf_ray.metrics import GRAD_STEPS
 
 PARAM_SECTIONS = ("training", "dataset", "evaluation", "env", "resources")
@@ -44,7 +45,7 @@ def run_tags(exp: dict) -> dict[str, str]:
             "dataset_size": str(dataset.get("num_transitions", "")),
             "dataset_seed": str(dataset.get("seed", "")),
             "seed": str(exp.get("seed", "")),
-            "algorithm": str(exp.get("algorithm", "vgf")),
+            "algorithm": algorithm_of(exp),
             "git_commit": git_commit(),
             "vgf_ray_version": __version__}
 
@@ -53,7 +54,7 @@ def run_params(exp: dict) -> dict[str, str]:
     """The resolved experiment as flat ``section/key`` params (MLflow caps values at 6000 characters)."""
     params = {f"{section}/{key}": value for section in PARAM_SECTIONS for key, value in exp.get(section, {}).items()}
     params.update({"seed": exp.get("seed"), "iterations": exp.get("iterations"),
-                   "algorithm": exp.get("algorithm", "vgf")})
+                   "algorithm": algorithm_of(exp)})
     return {k: str(v)[:500] for k, v in params.items()}
 
 

@@ -16,11 +16,10 @@ import ray
 import tree
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.utils.annotations import override
-from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
 
 from vgf_ray.core.schedule import EXPLORATION_KEYS
 from vgf_ray.data.replay import episodes_to_transitions
-from vgf_ray.data.spec import DatasetSpec, load_transitions
 from vgf_ray.metrics import (
     BUDGET_METRICS,
     ENV_RUNNER_NODES,
@@ -40,7 +39,7 @@ from vgf_ray.metrics import (
     WEIGHT_SYNC_S,
 )
 from vgf_ray.rllib.rollouts import AsyncRollouts, Round, node_id, sample_round
-from vgf_ray.rllib.shared import CountersInState, resolve_dataset
+from vgf_ray.rllib.shared import OfflineDataAlgorithm, resolve_dataset
 
 
 def module_checkpoint_path(checkpoint: str | Path) -> Path:
@@ -48,7 +47,7 @@ def module_checkpoint_path(checkpoint: str | Path) -> Path:
     return Path(checkpoint).resolve() / "learner_group" / "learner" / "rl_module" / MODULE_ID
 
 
-class VGF(CountersInState):
+class VGF(OfflineDataAlgorithm):
     """Value Gradient Flow: offline, offline-to-online or online-only, in one ``train()`` loop."""
 
     @classmethod
@@ -104,22 +103,6 @@ class VGF(CountersInState):
         self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
         print(f"vgf_ray: replaced {lost} lost learner(s) from a survivor's state (restart {restarts})", flush=True)
 
-    def _send_dataset_to_learners(self) -> None:
-        """Remote learners get the offline transitions through the object store, not the file path: on a
-        cluster the dataset lives on the driver's node only. A learner in the driver process reads the file."""
-        if self._learners_have_data:
-            return
-        if self.learner_group.is_remote:
-            data, _ = load_transitions(DatasetSpec.from_dict(self.config.dataset))
-            ref = ray.put(data)
-            del data
-            for result in self.learner_group.foreach_learner(
-                lambda learner, r=ref: learner.install_offline_data(ray.get(r))
-            ):
-                if not result.ok:
-                    raise result.get()
-        self._learners_have_data = True
-
     def phase(self) -> int:
         config, counters = self.config, self.vgf_counters
         if config.offline_steps is None or counters["grad_steps"] < config.offline_steps:
@@ -141,14 +124,7 @@ class VGF(CountersInState):
 
     def _run_updates(self, num_steps: int) -> None:
         start = self.vgf_counters["grad_steps"]
-        results = self.learner_group.foreach_learner(
-            lambda learner, n=num_steps, s=start: learner.run_vgf_updates(n, s))
-        learner_results = []
-        for result in results:
-            if not result.ok:
-                raise result.get()
-            learner_results.append(result.get())
-        self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
+        self._learner_round(lambda learner, n=num_steps, s=start: learner.run_vgf_updates(n, s))
         self.vgf_counters["grad_steps"] += num_steps
         self._weights_version += 1
 

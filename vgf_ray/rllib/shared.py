@@ -1,11 +1,15 @@
-"""Pieces VGF and the RLlib baselines share: run counters kept in checkpoints, and the learner's lazy replay."""
+"""Pieces VGF and the RLlib baselines share: run counters kept in checkpoints, the offline dataset sent to remote
+learners, one update round on every learner, and the learner's lazy replay."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import ray
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.utils.annotations import override
+from ray.rllib.utils.metrics import LEARNER_RESULTS
 
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.data.spec import DatasetSpec, load_transitions, prepare_dataset
@@ -13,8 +17,35 @@ from vgf_ray.data.spec import DatasetSpec, load_transitions, prepare_dataset
 COUNTERS_KEY = "vgf_counters"
 
 
-class CountersInState(Algorithm):
-    """``self.vgf_counters`` (gradient steps, online env steps, ...) saved with and restored from checkpoints."""
+class OfflineDataAlgorithm(Algorithm):
+    """``self.vgf_counters`` (gradient steps, online env steps, ...) saved with and restored from checkpoints; the
+    offline dataset sent once to remote learners; an update round on every learner. Subclasses set
+    ``vgf_counters`` and ``_learners_have_data = False`` in ``setup``."""
+
+    def _send_dataset_to_learners(self) -> None:
+        """Remote learners get the offline transitions through the object store, not the file path: on a
+        cluster the dataset lives on the driver's node only. A learner in the driver process reads the file."""
+        if self._learners_have_data:
+            return
+        if self.learner_group.is_remote:
+            data, _ = load_transitions(DatasetSpec.from_dict(self.config.dataset))
+            ref = ray.put(data)
+            del data
+            for result in self.learner_group.foreach_learner(
+                lambda learner, r=ref: learner.install_offline_data(ray.get(r))
+            ):
+                if not result.ok:
+                    raise result.get()
+        self._learners_have_data = True
+
+    def _learner_round(self, update: Callable[[Any], dict]) -> None:
+        """``update(learner)`` on every learner (raising the first failure); their metrics into the results."""
+        results = []
+        for result in self.learner_group.foreach_learner(update):
+            if not result.ok:
+                raise result.get()
+            results.append(result.get())
+        self.metrics.aggregate(results, key=LEARNER_RESULTS)
 
     @override(Algorithm)
     def get_state(self, *args, **kwargs) -> dict[str, Any]:
