@@ -90,6 +90,9 @@ def test_bad_algorithm_and_keys_fail_naming_them(tmp_path, pointmaze_npz):
     exp = baseline_experiment(tmp_path, pointmaze_npz, "iql", iql={"expectile_typo": 0.7})
     with pytest.raises(ExperimentError, match="training.iql: .*expectile_typo"):
         build_config(exp)
+    exp = baseline_experiment(tmp_path, pointmaze_npz, "bc", bc={"model": [256, 256]})
+    with pytest.raises(ExperimentError, match=r"training.bc.model: expected a mapping .*\[256, 256\]"):
+        build_config(exp)
     exp = baseline_experiment(tmp_path, pointmaze_npz, "cql", online_env_steps=100)
     with pytest.raises(ExperimentError, match="offline only"):
         build_config(exp)

@@ -58,7 +58,10 @@ def baseline_settings(algorithm: str, training: dict) -> tuple[dict[str, Any], d
                                   f"and training.{algorithm}: {{...}} with RLlib's {algorithm.upper()} settings)")
     own = copy.deepcopy(RECOMMENDED[algorithm])
     for key, value in (training.get(algorithm) or {}).items():
-        if key == "model" and isinstance(value, dict):
+        if key == "model":
+            if not isinstance(value, dict):
+                raise ExperimentError(f"training.{algorithm}.model: expected a mapping of RLlib model_config keys "
+                                      f"(e.g. fcnet_hiddens), got {value!r}")
             own["model"] = {**own["model"], **value}
         else:
             own[key] = value
