@@ -172,7 +172,9 @@ def test_sigterm_mid_sweep_checkpoints_running_trials_and_resumes_exactly(tmp_pa
     printed `--resume` finishes each trial with the same losses as an uninterrupted run of its experiment."""
     import mlflow
 
-    config = write_experiment(tmp_path, pointmaze_npz, "sweep")
+    # 40 updates per iteration (about 0.3 s): long enough that the stop flag reaches both trials mid-sweep even on
+    # a loaded machine (at 10, both once ran all 60 iterations before it arrived).
+    config = write_experiment(tmp_path, pointmaze_npz, "sweep", updates_per_iteration=40)
     exp = yaml.safe_load(config.read_text())
     exp["mlflow"] = {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "interrupted"}
     exp["evaluation"]["interval"] = 60  # trials are compared on their last evaluation
