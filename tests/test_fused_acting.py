@@ -112,6 +112,22 @@ def test_fused_act_follows_weight_changes():
                                atol=1e-5, rtol=0)
 
 
+def test_fused_act_follows_replaced_parameters():
+    """The fused actor keeps the networks' parameter list between calls; parameters replaced by new objects
+    (``load_state_dict(assign=True)``, a plain ``setattr``) must still be seen."""
+    nets = make_nets()
+    obs, budget = torch.randn(8, OBS), TransportBudget(2, 0.1)
+    nets.act(obs, budget, generator=torch.Generator().manual_seed(0))
+    nets.load_state_dict(make_nets(seed=4).state_dict(), assign=True)
+    eager = nets.act_eager(obs, budget, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(nets.act(obs, budget, generator=torch.Generator().manual_seed(1)), eager,
+                               atol=1e-5, rtol=0)
+    nets.critic.weights[0] = torch.nn.Parameter(nets.critic.weights[0].detach() * -1.0)
+    eager = nets.act_eager(obs, budget, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(nets.act(obs, budget, generator=torch.Generator().manual_seed(2)), eager,
+                               atol=1e-5, rtol=0)
+
+
 def test_fused_bf16_stays_within_tolerance_of_eager_bf16():
     """bf16 rounds differently in the two paths. Stated tolerance: particles within 0.02 of the eager bf16
     particles in 95% of coordinates, and the same particle chosen in at least 90% of states. Eager bf16 itself

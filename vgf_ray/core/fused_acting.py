@@ -53,9 +53,18 @@ class WeightPack:
     version: tuple
 
 
+# Under torch.compile, a matmul with an inner or outer dimension this small (the action's 5 columns, the critic's
+# one output) is written as a broadcast product and sum, which the compiler fuses into the neighbouring
+# elementwise kernel; as a BLAS call it costs more in call overhead than in arithmetic.
+SMALL_MATMUL_DIM = 16
+
+
 def _mm(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``a @ w (+ bias)`` in the weights' dtype with an fp32 result; no cast ops at all in fp32."""
     batched = w.dim() == 3
+    if min(w.shape[-2:]) <= SMALL_MATMUL_DIM and torch.compiler.is_compiling():
+        out = (a.float().unsqueeze(-1) * (w.float().unsqueeze(-3) if batched else w.float())).sum(-2)
+        return out if bias is None else out + bias
     if w.dtype == torch.float32:
         if bias is None:
             return torch.bmm(a, w) if batched else a @ w
@@ -64,11 +73,7 @@ def _mm(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> t
     return out if bias is None else out + bias
 
 
-def _version(nets) -> tuple:
-    return tuple((p.data_ptr(), p._version) for p in nets.parameters())
-
-
-def pack_weights(nets, dtype: torch.dtype = torch.float32) -> WeightPack:
+def pack_weights(nets, dtype: torch.dtype = torch.float32, version: tuple = ()) -> WeightPack:
     """Split the first layers by input (observation / action / time) and transpose what the backward needs."""
     obs_dim, act_dim = nets.obs_dim, nets.act_dim
     critic = nets.critic
@@ -92,7 +97,7 @@ def pack_weights(nets, dtype: torch.dtype = torch.float32) -> WeightPack:
         critic_act_t=first[:, obs_dim:].transpose(1, 2).contiguous(),
         critic_head_t=critic.weights[-1].detach().float().transpose(1, 2).contiguous(), behavior=beh_layers,
         behavior_obs=beh_first[:obs_dim], behavior_act=beh_first[obs_dim:obs_dim + act_dim].contiguous(),
-        behavior_time=beh_first[obs_dim + act_dim].float(), version=_version(nets))
+        behavior_time=beh_first[obs_dim + act_dim].float(), version=version)
 
 
 def _normalise(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -269,16 +274,38 @@ def raise_recompile_limit() -> None:
             setattr(config, name, max(getattr(config, name), RECOMPILE_LIMIT))
 
 
+# Bumped whenever any module registers or replaces a parameter (``setattr``, ``load_state_dict(assign=True)``):
+# a FusedActor then re-reads the networks' parameter list instead of walking the module tree on every call.
+_parameter_registrations = 0
+
+
+def _count_parameter_registration(module, name, param) -> None:
+    global _parameter_registrations
+    _parameter_registrations += 1
+
+
+torch.nn.modules.module.register_module_parameter_registration_hook(_count_parameter_registration)
+
+# Inductor options of the compiled acting graph (one observation per call): the C++ wrapper calls the graph's
+# kernels from C++, not Python, a fixed cost that matters at acting's size and not at the TD target's batch.
+ACTING_COMPILE_OPTIONS = {"cpp_wrapper": True}
+
+
 class FusedActor:
     """Acts like ``VGFNetworks.act_eager`` through ``fused_act``, repacking weights only when they change.
 
     Holds no reference to the networks (they hold it), so copying or pickling them stays plain.
     """
 
-    def __init__(self, compile: bool = False):
+    def __init__(self, compile: bool = False, compile_options: dict | None = None):
         self.requested_compile = compile
+        self.compile_options = compile_options or {}
         self.pack: WeightPack | None = None
         self._function = None
+        self._params: list[torch.Tensor] = []
+        self._params_key: tuple | None = None
+        self._settings_key: tuple | None = None
+        self._settings: FusedSettings | None = None
 
     def _fused(self):
         if self._function is None:
@@ -286,28 +313,45 @@ class FusedActor:
             if self.requested_compile:
                 try:
                     raise_recompile_limit()
-                    self._function = torch.compile(fused_act, dynamic=False)
+                    self._function = torch.compile(fused_act, dynamic=False, options=self.compile_options)
                 except Exception as err:  # no compiler backend here: the eager fused path is the fallback
                     warnings.warn(f"{COMPILE_FALLBACK}: torch.compile unavailable ({err})", stacklevel=3)
         return self._function
 
-    @torch.no_grad()
+    def _weight_version(self, nets) -> tuple:
+        """(storage, in-place version) of every parameter: an optimizer step or a weight sync changes it."""
+        key = (id(nets), _parameter_registrations)
+        if key != self._params_key:
+            self._params, self._params_key = list(nets.parameters()), key
+        return tuple((p.data_ptr(), p._version) for p in self._params)
+
+    def _current_settings(self, nets) -> FusedSettings:
+        s, select_q_agg = nets.transport_settings, nets.hp.train_q_agg
+        if self._settings_key is None or self._settings_key[0] is not s or self._settings_key[1] != select_q_agg:
+            self._settings_key = (s, select_q_agg)
+            self._settings = FusedSettings(alpha=s.alpha, q_agg=s.q_agg, select_q_agg=select_q_agg,
+                                           repulsion=s.repulsion, bandwidth_grad=s.bandwidth_grad,
+                                           step_rule=s.step_rule, low=s.clip_low, high=s.clip_high)
+        return self._settings
+
     def particles(self, nets, obs: torch.Tensor, budget: TransportBudget, generator: torch.Generator | None = None,
                   with_q: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(particles [B, N, d], aggregated online Q [B, N] or None)``: ``VGFNetworks.sample_particles`` through
         the fused function; the noise is drawn as the behavior model draws it, so both paths see the same one."""
+        with torch.no_grad():
+            return self._particles(nets, obs, budget, generator, with_q)
+
+    def _particles(self, nets, obs, budget, generator, with_q):
         hp = nets.hp
         dtype = torch.bfloat16 if hp.bf16 else torch.float32
-        if self.pack is None or self.pack.version != _version(nets) or self.pack.critic_act.dtype != dtype:
-            self.pack = pack_weights(nets, dtype)
+        version = self._weight_version(nets)
+        if self.pack is None or self.pack.version != version or self.pack.critic_act.dtype != dtype:
+            self.pack = pack_weights(nets, dtype, version)
         obs = obs.float()
         noise = torch.randn((*obs.shape[:-1], hp.num_particles, nets.act_dim), generator=generator,
                             device=obs.device, dtype=obs.dtype)
-        s = nets.transport_settings
-        settings = FusedSettings(alpha=s.alpha, q_agg=s.q_agg, select_q_agg=hp.train_q_agg, repulsion=s.repulsion,
-                                 bandwidth_grad=s.bandwidth_grad, step_rule=s.step_rule, low=s.clip_low,
-                                 high=s.clip_high)
-        args = (self.pack, obs, noise, budget.steps, budget.step_size, hp.bc_flow_steps, settings, with_q)
+        args = (self.pack, obs, noise, budget.steps, budget.step_size, hp.bc_flow_steps, self._current_settings(nets),
+                with_q)
         try:
             return self._fused()(*args)
         except Exception as err:
@@ -317,9 +361,9 @@ class FusedActor:
             self._function = fused_act
             return fused_act(*args)
 
-    @torch.no_grad()
     def act(self, nets, obs: torch.Tensor, budget: TransportBudget, selection: str | None = None,
             generator: torch.Generator | None = None) -> torch.Tensor:
-        x, q = self.particles(nets, obs, budget, generator)
-        idx = select_particle(q, selection or nets.hp.eval_particle_select, nets.hp.softmax_temp, generator)
-        return x[torch.arange(x.shape[0], device=x.device), idx]
+        with torch.no_grad():
+            x, q = self._particles(nets, obs, budget, generator, True)
+            idx = select_particle(q, selection or nets.hp.eval_particle_select, nets.hp.softmax_temp, generator)
+            return x[torch.arange(x.shape[0], device=x.device), idx]

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from vgf_ray.core.flow_bc import FlowBehaviorModel
-from vgf_ray.core.fused_acting import FusedActor
+from vgf_ray.core.fused_acting import ACTING_COMPILE_OPTIONS, FusedActor
 from vgf_ray.core.hparams import VGFHyperParams
 from vgf_ray.core.networks import MLP, EnsembleMLP
 from vgf_ray.core.transport import (
@@ -133,7 +133,7 @@ class VGFNetworks(nn.Module):
         ``hp.acting`` picks the fused path (same numbers, fewer ops) or the autograd reference (``act_eager``).
         """
         if self.hp.acting != "eager" and self.grad_net is None:
-            self._fused_actor = _fused_for(self._fused_actor, self.hp.acting)
+            self._fused_actor = _fused_for(self._fused_actor, self.hp.acting, ACTING_COMPILE_OPTIONS)
             return self._fused_actor.act(self, obs, budget, selection, generator)
         return self.act_eager(obs, budget, selection, generator)
 
@@ -200,10 +200,12 @@ class VGFNetworks(nn.Module):
             target.lerp_(online, tau)
 
 
-def _fused_for(current: FusedActor | None, path: str) -> FusedActor:
+def _fused_for(current: FusedActor | None, path: str, compile_options: dict | None = None) -> FusedActor:
     """The fused (or compiled) transport for an ``ACTING_PATHS`` value, kept while the value stays the same."""
     compile = path == "compiled"
-    return current if current is not None and current.requested_compile == compile else FusedActor(compile)
+    if current is not None and current.requested_compile == compile:
+        return current
+    return FusedActor(compile, compile_options)
 
 
 # Learning rate (hyperparameter name) of each optimizer group.

@@ -69,6 +69,18 @@ class VGFTorchRLModule(TorchRLModule, InferenceOnlyAPI):
     def get_non_inference_attributes(self) -> list[str]:
         return [TARGET_CRITIC]
 
+    @override(TorchRLModule)
+    def forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        """TorchRLModule's version switches the whole module tree to eval mode and back on every call, a fixed
+        cost of acting; VGF has no layer that behaves differently in eval mode, so acting skips it."""
+        with torch.no_grad():
+            return self._forward_inference(batch, **kwargs)
+
+    @override(TorchRLModule)
+    def forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        with torch.no_grad():
+            return self._forward_exploration(batch, **kwargs)
+
     def _obs(self, batch: dict[str, Any]) -> torch.Tensor:
         return batch[Columns.OBS].float()
 
