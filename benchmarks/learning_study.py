@@ -10,6 +10,7 @@ and success against gradient steps per budget.
 Usage (about 8 min per VGF run of 20k steps here; CQL is RLlib's and far slower, see README "Baselines"):
     python benchmarks/learning_study.py --task cube-single-play --steps 20000 --seeds 0 1 2 \
         --arms vgf vgf-ltrain0 vgf-ltrain3 vgf-no-bwgrad vgf-min avgf bc iql --out runs/study-cube
+    --test-step-sizes 0.01 0.02 --test-alphas 2.0   # also: each trained VGF run at other test-time settings
 """
 
 from __future__ import annotations
@@ -75,6 +76,23 @@ def run_arm(exp: dict) -> list[dict]:
     if done.exists() and (Path(exp["output_dir"]) / "checkpoint").exists():
         return json.loads(done.read_text())
     return run_experiment(exp, progress=True)["history"]
+
+
+def evaluate_with_test_settings(run_dir: Path, budgets: list[int], episodes: int, step_size: float | None,
+                         alpha: float | None, grad_steps: int) -> dict[str, list]:
+    """The trained run's final checkpoint evaluated with another test-time step size or alpha (no retraining):
+    ``{budget: [(grad_steps, success)]}``. Stored beside the run and reused."""
+    from vgf_ray.experiment import evaluate_checkpoint, init_ray
+
+    tag = f"test-step{step_size}" if step_size is not None else f"test-alpha{alpha}"
+    out = run_dir / tag
+    stored = out / "evaluation.json"
+    if stored.exists():
+        results = json.loads(stored.read_text())
+    else:
+        init_ray({"ray": {"num_cpus": 4, "object_store_memory": 1 << 30}})
+        results = evaluate_checkpoint(str(run_dir / "checkpoint"), budgets, episodes, step_size, out, alpha)
+    return {str(b): [(grad_steps, results[f"budget_{b}"]["success"])] for b in budgets}
 
 
 def curves(history: list[dict], budgets: list[int]) -> dict[int, list[tuple[int, float]]]:
@@ -147,6 +165,10 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20, help="paired evaluation episodes per budget")
     parser.add_argument("--evaluations", type=int, default=4, help="evaluation rounds per run (the curve)")
     parser.add_argument("--budgets", nargs="+", type=int, default=[0, 1, 2, 3])
+    parser.add_argument("--test-step-sizes", nargs="*", type=float, default=[],
+                        help="also evaluate each trained VGF run at these test-time step sizes (no retraining)")
+    parser.add_argument("--test-alphas", nargs="*", type=float, default=[],
+                        help="also evaluate each trained VGF run at these test-time alphas (no retraining)")
     parser.add_argument("--out", default="runs/study")
     args = parser.parse_args()
     if args.steps < 1000 or args.steps % 1000:
@@ -167,6 +189,16 @@ def main() -> None:
             (out / RESULTS_JSON).write_text(json.dumps(results, indent=1))
             print(f"[study] {arm} seed {seed}: " + "  ".join(
                 f"L={b} {c[-1][1]:.2f}" for b, c in curves(history, shown).items() if c), flush=True)
+            if ARMS[arm].get("algorithm"):
+                continue
+            variants = [(size, None) for size in args.test_step_sizes] + [(None, a) for a in args.test_alphas]
+            for size, alpha in variants:
+                name = f"{arm}@test-step{size}" if size is not None else f"{arm}@test-alpha{alpha}"
+                results.setdefault(name, {})[str(seed)] = evaluate_with_test_settings(
+                    Path(exp["output_dir"]), args.budgets, args.episodes, size, alpha, args.steps)
+                (out / RESULTS_JSON).write_text(json.dumps(results, indent=1))
+                print(f"[study] {name} seed {seed}: " + "  ".join(
+                    f"L={b} {c[-1][1]:.2f}" for b, c in results[name][str(seed)].items()), flush=True)
     text = table(results, args.budgets, args.episodes)
     (out / "table.md").write_text(text + "\n")
     plot(results, args.budgets, out)

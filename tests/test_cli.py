@@ -63,6 +63,12 @@ def test_train_then_evaluate(ray_session, tiny_experiment, tmp_path, capsys):
     assert "L_test=0" in printed and "L_test=3" in printed
     results = json.loads((eval_dir / "evaluation.json").read_text())
     assert results["budget_3"]["episodes"] == 2 and (eval_dir / "evaluation_budget_curve.png").exists()
+    # Test-time transport settings other than the trained run's; bad ones fail before the checkpoint is loaded.
+    assert main(["evaluate", summary["checkpoint"], "--budgets", "1", "--episodes", "1", "--step-size", "0.01",
+                 "--alpha", "2.0", "--out-dir", str(tmp_path / "eval-alpha")]) == 0
+    assert "L_test=1" in capsys.readouterr().out
+    assert main(["evaluate", summary["checkpoint"], "--alpha", "0"]) == 2
+    assert "alpha must be a finite number > 0, got 0.0" in capsys.readouterr().err
 
 
 def test_experiment_errors_name_the_problem(tmp_path):

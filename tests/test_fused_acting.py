@@ -128,6 +128,23 @@ def test_fused_act_follows_replaced_parameters():
                                atol=1e-5, rtol=0)
 
 
+def test_acting_dtype_can_differ_from_the_learners():
+    """``acting_bf16: false`` with ``bf16: true``: acting (fused and eager) gives the fp32 actions, while the TD
+    target's transport stays bf16."""
+    nets, fp32 = make_nets(bf16=True, acting_bf16=False), make_nets(bf16=False)
+    obs = torch.randn(16, OBS)
+    for steps in (0, 2):
+        budget = TransportBudget(steps, 0.1)
+        reference = fp32.act_eager(obs, budget, generator=torch.Generator().manual_seed(5))
+        for act in (nets.act, nets.act_eager):
+            torch.testing.assert_close(act(obs, budget, generator=torch.Generator().manual_seed(5)), reference,
+                                       atol=1e-5, rtol=0)
+    batch = {"next_observations": obs, "rewards": torch.zeros(16), "masks": torch.ones(16)}
+    bf16_target = nets.td_target(batch, torch.Generator().manual_seed(0))
+    fp32_target = fp32.td_target(batch, torch.Generator().manual_seed(0))
+    assert not torch.allclose(bf16_target, fp32_target, atol=1e-5, rtol=0)
+
+
 def test_fused_bf16_stays_within_tolerance_of_eager_bf16():
     """bf16 rounds differently in the two paths. Stated tolerance: particles within 0.02 of the eager bf16
     particles in 95% of coordinates, and the same particle chosen in at least 90% of states. Eager bf16 itself

@@ -88,7 +88,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from vgf_ray.experiment import evaluate_checkpoint, init_ray
 
     init_ray({"ray": {"num_cpus": 4, "object_store_memory": 1 << 30}})
-    results = evaluate_checkpoint(args.checkpoint, args.budgets, args.episodes, args.step_size, args.out_dir)
+    results = evaluate_checkpoint(args.checkpoint, args.budgets, args.episodes, args.step_size, args.out_dir,
+                                  args.alpha)
     for budget in args.budgets:
         stats = results[f"budget_{budget}"]
         print(f"L_test={budget}: success={stats['success']:.3f} return={stats['return']:.2f} "
@@ -174,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budgets", type=int, nargs="+", default=[0, 1, 2, 3])
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--step-size", type=float, default=None, help="transport step size (default: training vgf_lr)")
+    p.add_argument("--alpha", type=float, default=None, help="transport alpha (default: the trained run's)")
     p.add_argument("--out-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
 

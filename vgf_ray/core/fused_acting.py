@@ -335,15 +335,16 @@ class FusedActor:
         return self._settings
 
     def particles(self, nets, obs: torch.Tensor, budget: TransportBudget, generator: torch.Generator | None = None,
-                  with_q: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+                  with_q: bool = True, bf16: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(particles [B, N, d], aggregated online Q [B, N] or None)``: ``VGFNetworks.sample_particles`` through
-        the fused function; the noise is drawn as the behavior model draws it, so both paths see the same one."""
+        the fused function; the noise is drawn as the behavior model draws it, so both paths see the same one.
+        Weights in bf16 with ``bf16`` (default ``hp.bf16``)."""
         with torch.no_grad():
-            return self._particles(nets, obs, budget, generator, with_q)
+            return self._particles(nets, obs, budget, generator, with_q, nets.hp.bf16 if bf16 is None else bf16)
 
-    def _particles(self, nets, obs, budget, generator, with_q):
+    def _particles(self, nets, obs, budget, generator, with_q, bf16):
         hp = nets.hp
-        dtype = torch.bfloat16 if hp.bf16 else torch.float32
+        dtype = torch.bfloat16 if bf16 else torch.float32
         version = self._weight_version(nets)
         if self.pack is None or self.pack.version != version or self.pack.critic_act.dtype != dtype:
             self.pack = pack_weights(nets, dtype, version)
@@ -364,6 +365,6 @@ class FusedActor:
     def act(self, nets, obs: torch.Tensor, budget: TransportBudget, selection: str | None = None,
             generator: torch.Generator | None = None) -> torch.Tensor:
         with torch.no_grad():
-            x, q = self._particles(nets, obs, budget, generator, True)
+            x, q = self._particles(nets, obs, budget, generator, True, nets.hp.acts_in_bf16)
             idx = select_particle(q, selection or nets.hp.eval_particle_select, nets.hp.softmax_temp, generator)
             return x[torch.arange(x.shape[0], device=x.device), idx]

@@ -48,10 +48,17 @@ class VGFHyperParams:
     grad_clip_norm: float | None = None  # A-VGF clips every module's gradients at 1.0
     q_grad_norm: bool = False  # A-VGF: normalize the gradient-network target to unit norm
     bf16: bool = False  # bf16 autocast for behavior sampling, transport and the target critic
+    # Acting's dtype, if not bf16's: one observation's matmuls at 2x256 widths are no faster in bf16 on a CPU, and
+    # the casts cost more (README "Speed"), while the learner's batch gains from bf16.
+    acting_bf16: bool | None = None
     acting: str = "fused"  # see ACTING_PATHS
     # The same choice for the TD target's transport (fused particles, then the target critic's Q). "compiled" is
     # the fast one at batch 256 (README "Speed"); "fused" alone is no faster there than the autograd reference.
     target_transport: str = "eager"
+
+    @property
+    def acts_in_bf16(self) -> bool:
+        return self.bf16 if self.acting_bf16 is None else self.acting_bf16
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad key."""
@@ -85,6 +92,8 @@ class VGFHyperParams:
             raise ConfigError(f"discount must be in [0, 1], got {self.discount!r}")
         if not 0.0 < self.tau <= 1.0:
             raise ConfigError(f"tau must be in (0, 1], got {self.tau!r}")
+        if self.acting_bf16 not in (None, True, False):
+            raise ConfigError(f"acting_bf16 must be true, false or null (as bf16), got {self.acting_bf16!r}")
         for key in ("hidden_dims", "actor_hidden_dims"):
             dims = getattr(self, key)
             if not dims or any(int(d) < 1 for d in dims):

@@ -87,9 +87,9 @@ class VGFNetworks(nn.Module):
             self.transport_settings = dataclasses.replace(self.transport_settings, alpha=self.hp.vgf_alpha)
 
     # ----- evaluation helpers -------------------------------------------------------------------------
-    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
-        """bf16 autocast for the sampling/transport paths when ``hp.bf16`` is on (AMX/tensor cores)."""
-        if not self.hp.bf16:
+    def autocast(self, device: torch.device, bf16: bool | None = None) -> contextlib.AbstractContextManager:
+        """bf16 autocast for the sampling/transport paths when ``hp.bf16`` (or the given ``bf16``) is on."""
+        if not (self.hp.bf16 if bf16 is None else bf16):
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
@@ -102,23 +102,25 @@ class VGFNetworks(nn.Module):
         assert self.grad_net is not None
         return self.grad_net(torch.cat([obs, actions], dim=-1))
 
-    def transport(self, obs_rep: torch.Tensor, particles: torch.Tensor, budget: TransportBudget) -> torch.Tensor:
+    def transport(self, obs_rep: torch.Tensor, particles: torch.Tensor, budget: TransportBudget,
+                  bf16: bool | None = None) -> torch.Tensor:
         """Move particles with the online critic's action-gradient (or A-VGF's gradient network)."""
         if budget.steps == 0:
             return particles
         velocity_fn = self.grad_net_velocity if self.grad_net is not None else None
-        with self.autocast(particles.device):
+        with self.autocast(particles.device, bf16):
             return transport_particles(obs_rep, particles, budget, self.q_values, self.transport_settings, velocity_fn)
 
     def sample_particles(
-        self, obs: torch.Tensor, budget: TransportBudget, generator: torch.Generator | None = None
+        self, obs: torch.Tensor, budget: TransportBudget, generator: torch.Generator | None = None,
+        bf16: bool | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """N behavior samples per state moved by ``budget``: returns ``(obs_rep [B,N,o], particles [B,N,d])``."""
         n = self.hp.num_particles
         obs_rep = obs.unsqueeze(-2).expand(*obs.shape[:-1], n, obs.shape[-1])
-        with torch.no_grad(), self.autocast(obs.device):
+        with torch.no_grad(), self.autocast(obs.device, bf16):
             x0 = self.behavior.sample(obs, n, generator=generator).float()
-        return obs_rep, self.transport(obs_rep, x0, budget)
+        return obs_rep, self.transport(obs_rep, x0, budget, bf16)
 
     @torch.no_grad()
     def act(
@@ -146,8 +148,9 @@ class VGFNetworks(nn.Module):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """The reference acting rule: behavior samples, autograd transport, best particle by aggregated Q."""
-        obs_rep, particles = self.sample_particles(obs, budget, generator)
-        with self.autocast(obs.device):
+        bf16 = self.hp.acts_in_bf16
+        obs_rep, particles = self.sample_particles(obs, budget, generator, bf16)
+        with self.autocast(obs.device, bf16):
             q = aggregate_ensemble(self.q_values(obs_rep, particles), self.hp.train_q_agg).float()
         idx = select_particle(q, selection or self.hp.eval_particle_select, self.hp.softmax_temp, generator)
         return particles[torch.arange(particles.shape[0], device=particles.device), idx]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import shutil
 import signal
 import sys
@@ -21,6 +22,7 @@ from typing import Any
 import yaml
 
 from vgf_ray.core.divergence import DivergenceError
+from vgf_ray.errors import ConfigError
 from vgf_ray.experiment.build import build_config, init_ray, resolve_iterations, resolve_learner_gpus
 from vgf_ray.experiment.history import HISTORY_JSON, RUN_OUTPUT_FILES, read_history, summarize, write_run_outputs
 from vgf_ray.experiment.interrupt import RunInterrupted, StopRequest
@@ -186,17 +188,25 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
 
 
 def evaluate_checkpoint(checkpoint: str, budgets: list[int], episodes: int, step_size: float | None,
-                        out_dir: str | Path | None = None) -> dict:
-    """Restore a trained VGF and evaluate it at each budget; writes JSON and the budget plot."""
+                        out_dir: str | Path | None = None, alpha: float | None = None) -> dict:
+    """Restore a trained VGF and evaluate it at each budget; writes JSON and the budget plot.
+
+    ``step_size`` and ``alpha`` are test-time transport settings (default: the trained run's)."""
     from vgf_ray.plots import plot_budget_curve
     from vgf_ray.rllib import VGF
     from vgf_ray.rllib.checkpoint_check import check_checkpoint
     from vgf_ray.rllib.evaluation import run_budget_evaluation
 
+    if step_size is not None and not (math.isfinite(step_size) and step_size >= 0):
+        raise ConfigError(f"evaluate: step size must be a finite number >= 0, got {step_size!r}")
+    if alpha is not None and not (math.isfinite(alpha) and alpha > 0):
+        raise ConfigError(f"evaluate: alpha must be a finite number > 0, got {alpha!r}")
     checkpoint_path = Path(check_checkpoint(checkpoint, "evaluate"))
     algo = VGF.from_checkpoint(str(checkpoint_path))
     try:
         values = algo.budget_values()
+        if alpha is not None:
+            values = {**values, "vgf_alpha": float(alpha)}
         size = step_size if step_size is not None else values["vgf_lr"]
         group = algo.eval_env_runner_group or algo.env_runner_group
         group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
