@@ -3,7 +3,7 @@ env steps/s collected with 1 and 2 EnvRunners at exploration budgets 0 and 3, th
 10-episode evaluation round on cube-single, and (``--round``) the share of wall time spent sampling vs learning in
 an online round (utd_ratio 1). The first path listed is the baseline of the ratios.
 
-Usage: python benchmarks/online_sampling.py [--steps 2000] [--runners 1 2] [--acting eager fused] [--round]
+Usage: python benchmarks/online_sampling.py [--steps 2000] [--runners 1 2] [--acting eager fused compiled] [--round]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 CPU_NETS = dict(hidden_dims=(256, 256), actor_hidden_dims=(256, 256), num_particles=8, bc_flow_steps=5,
-                train_vgf_steps=1, vgf_lr=0.05, train_q_agg="mean", bf16=True)
+                train_vgf_steps=1, vgf_lr=0.05, train_q_agg="mean", bf16=True, acting_bf16=False)
 
 
 def build(dataset_path: str, runners: int, exploration_steps: int = 0, start_training: int = 10**9,
@@ -44,9 +44,12 @@ def env_steps_per_second(algo, steps: int) -> float:
 
 
 def evaluation_round_seconds(algo, episodes: int) -> float:
-    """Wall time of one evaluation round: ``episodes`` episodes at each of the budgets 0..3."""
+    """Wall time of one evaluation round: ``episodes`` episodes at each of the budgets 0..3, after a one-episode
+    round that compiles each budget's graph (``compiled`` acting compiles once per EnvRunner and budget, then
+    every later round of a run is this steady state)."""
     from vgf_ray.rllib.evaluation import run_budget_evaluation
 
+    run_budget_evaluation(algo.env_runner_group, [0, 1, 2, 3], 1, CPU_NETS.get("vgf_lr", 0.05))
     start = time.perf_counter()
     run_budget_evaluation(algo.env_runner_group, [0, 1, 2, 3], episodes, CPU_NETS.get("vgf_lr", 0.05))
     return time.perf_counter() - start
