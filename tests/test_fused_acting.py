@@ -57,7 +57,7 @@ def test_closed_form_critic_gradient_equals_autograd(q_agg, layer_norm):
     torch.testing.assert_close(grad, q_action_gradient(nets.q_values, obs, x, q_agg), atol=1e-5, rtol=1e-4)
 
 
-def fused_and_eager_particles(nets: VGFNetworks, obs: torch.Tensor, budget: TransportBudget):
+def fused_and_eager_particles(nets: VGFNetworks, obs: torch.Tensor, budget: TransportBudget, onednn: bool = False):
     """Both paths from the same behavior noise: ``(fused particles, fused Q, eager particles, eager Q)``."""
     _, eager = nets.sample_particles(obs, budget, torch.Generator().manual_seed(5))
     obs_rep = obs.unsqueeze(-2).expand(-1, nets.hp.num_particles, -1)
@@ -66,7 +66,8 @@ def fused_and_eager_particles(nets: VGFNetworks, obs: torch.Tensor, budget: Tran
     s = nets.transport_settings
     settings = FusedSettings(s.alpha, s.q_agg, nets.hp.train_q_agg, s.repulsion, s.bandwidth_grad, s.step_rule,
                              s.clip_low, s.clip_high)
-    x, q = fused_act(pack_weights(nets), obs, noise, budget.steps, budget.step_size, nets.hp.bc_flow_steps, settings)
+    pack = pack_weights(nets, onednn=onednn)
+    x, q = fused_act(pack, obs, noise, budget.steps, budget.step_size, nets.hp.bc_flow_steps, settings)
     return x, q, eager, eager_q.detach()
 
 
@@ -96,6 +97,33 @@ def test_fused_act_chooses_the_eager_particle(selection):
         eager = nets.act_eager(obs, budget, selection, torch.Generator().manual_seed(9))
         fused = nets.act(obs, budget, selection, torch.Generator().manual_seed(9))
         torch.testing.assert_close(fused, eager, atol=1e-5, rtol=0)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch build has no oneDNN")
+def test_onednn_matmuls_keep_the_reference_numbers():
+    """Wide layers in fp32 go through oneDNN's packed matmul (MKL runs at half speed on AMD CPUs); the particles,
+    the chosen particle and the TD target stay those of the autograd reference."""
+    nets = make_nets(hidden_dims=(256, 256, 256), actor_hidden_dims=(256, 256, 256))
+    obs = torch.randn(32, OBS)
+    for steps in (0, 2):
+        x, q, eager, eager_q = fused_and_eager_particles(nets, obs, TransportBudget(steps, 0.05), onednn=True)
+        torch.testing.assert_close(x, eager, atol=1e-5, rtol=0)
+        assert torch.equal(q.argmax(-1), eager_q.argmax(-1))
+        budget = TransportBudget(steps, 0.05)
+        torch.testing.assert_close(nets.act(obs, budget, generator=torch.Generator().manual_seed(2)),
+                                   nets.act_eager(obs, budget, generator=torch.Generator().manual_seed(2)),
+                                   atol=1e-5, rtol=0)
+    pack = nets._fused_actor.pack
+    assert pack.critic[1].onednn is not None and pack.critic[1].onednn_t is not None
+    assert pack.behavior[1].onednn is not None and pack.critic[0].onednn is None  # the split first layer: aten
+    batch = {"next_observations": obs, "rewards": torch.randn(32), "masks": torch.ones(32)}
+    reference = nets.td_target(batch, torch.Generator().manual_seed(3))
+    nets.hp = dataclasses.replace(nets.hp, target_transport="fused", train_vgf_steps=2)
+    eager_nets = dataclasses.replace(nets.hp, target_transport="eager")
+    fast = nets.td_target(batch, torch.Generator().manual_seed(3))
+    nets.hp = eager_nets
+    torch.testing.assert_close(fast, nets.td_target(batch, torch.Generator().manual_seed(3)), atol=1e-5, rtol=1e-5)
+    assert not torch.equal(fast, reference)  # L_train 2 vs 1: the comparison above is not vacuous
 
 
 def test_fused_act_follows_weight_changes():

@@ -35,6 +35,10 @@ class LayerPack:
     bias: torch.Tensor
     ln_weight: torch.Tensor | None = None
     ln_bias: torch.Tensor | None = None
+    # oneDNN-packed fp32 weights per ensemble member (one for the behavior): ``a @ weight`` and, for the critic's
+    # input-gradient, ``g @ weight^T``. None where aten's matmul is used.
+    onednn: list[torch.Tensor] | None = None
+    onednn_t: list[torch.Tensor] | None = None
 
 
 @dataclass
@@ -73,8 +77,50 @@ def _mm(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> t
     return out if bias is None else out + bias
 
 
-def pack_weights(nets, dtype: torch.dtype = torch.float32, version: tuple = ()) -> WeightPack:
-    """Split the first layers by input (observation / action / time) and transpose what the backward needs."""
+# fp32 matmuls on the CPU: aten calls MKL, which on this project's AMD machines runs at about half of what
+# oneDNN's AVX-512 kernels reach (README "Speed"); above this much work (rows x in x out) oneDNN's packed matmul is
+# the faster call, below it MKL's lower call cost wins (one observation's 8 particles at width 256).
+ONEDNN_MIN_WORK = 1 << 20
+
+
+def _onednn_pack(w_out_in: torch.Tensor, rows_hint: int) -> torch.Tensor | None:
+    """``w [out, in]`` in oneDNN's blocked layout for ``a @ w.T``, or None where oneDNN can't take it."""
+    if w_out_in.device.type != "cpu" or w_out_in.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.mkldnn._reorder_linear_weight(w_out_in.contiguous(), rows_hint)
+    except (RuntimeError, AttributeError):  # a build without the op: aten's matmul
+        return None
+
+
+def _onednn_layers(layer: LayerPack, rows_hint: int, backward: bool) -> None:
+    """Fill ``layer.onednn`` (and ``onednn_t`` for the critic's input-gradient) when every member packs."""
+    members = [layer.weight] if layer.weight.dim() == 2 else list(layer.weight)
+    forward = [_onednn_pack(w.T, rows_hint) for w in members]
+    back = [_onednn_pack(w, rows_hint) for w in members] if backward else []
+    if all(p is not None for p in forward + back):
+        layer.onednn, layer.onednn_t = forward, (back or None)
+
+
+def _dense(a: torch.Tensor, layer: LayerPack, bias: torch.Tensor | None = None, transposed: bool = False
+           ) -> torch.Tensor:
+    """``a @ W (+ bias)``, or ``a @ W^T`` with ``transposed``, for a layer's weight ``W``: through oneDNN's packed
+    weights where they exist and the call is big enough, else ``_mm``."""
+    packed = layer.onednn_t if transposed else layer.onednn
+    batched = layer.weight.dim() == 3
+    out_dim = layer.weight.shape[-2] if transposed else layer.weight.shape[-1]
+    if packed is not None and a.numel() // len(packed) * out_dim >= ONEDNN_MIN_WORK:
+        linear = torch.ops.mkldnn._linear_pointwise
+        if not batched:
+            return linear(a, packed[0], bias, "none", [], "")
+        return torch.stack([linear(a[e], w, None if bias is None else bias[e, 0], "none", [], "")
+                            for e, w in enumerate(packed)])
+    return _mm(a, layer.weight.transpose(-1, -2) if transposed else layer.weight, bias)
+
+
+def pack_weights(nets, dtype: torch.dtype = torch.float32, version: tuple = (), onednn: bool = False) -> WeightPack:
+    """Split the first layers by input (observation / action / time) and transpose what the backward needs; with
+    ``onednn`` the hidden layers' fp32 weights are also packed for oneDNN (the eager fused path's matmuls)."""
     obs_dim, act_dim = nets.obs_dim, nets.act_dim
     critic = nets.critic
     layers = []
@@ -92,6 +138,12 @@ def pack_weights(nets, dtype: torch.dtype = torch.float32, version: tuple = ()) 
         ln = (norms[i].weight.detach(), norms[i].bias.detach()) if norms and i < len(linears) - 1 else (None, None)
         beh_layers.append(LayerPack(lin.weight.detach().T.contiguous().to(dtype), lin.bias.detach(), *ln))
     beh_first = beh_layers[0].weight
+    if onednn and dtype == torch.float32:
+        rows_hint = nets.hp.num_particles  # one observation's particles: acting's usual call
+        for layer in layers[1:-1]:
+            _onednn_layers(layer, rows_hint, backward=True)
+        for layer in beh_layers[1:-1]:
+            _onednn_layers(layer, rows_hint, backward=False)
     return WeightPack(
         critic=layers, critic_obs=first[:, :obs_dim], critic_act=first[:, obs_dim:].contiguous(),
         critic_act_t=first[:, obs_dim:].transpose(1, 2).contiguous(),
@@ -118,7 +170,7 @@ def behavior_sample(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, fl
             z = F.layer_norm(z, z.shape[-1:], first.ln_weight, first.ln_bias, LAYER_NORM_EPS)
         h = F.relu(z)
         for j, layer in enumerate(rest):
-            z = _mm(h, layer.weight, layer.bias)
+            z = _dense(h, layer, layer.bias)
             if j < len(rest) - 1:
                 if layer.ln_weight is not None:
                     z = F.layer_norm(z, z.shape[-1:], layer.ln_weight, layer.ln_bias, LAYER_NORM_EPS)
@@ -140,7 +192,7 @@ def critic_value_and_action_grad(pack: WeightPack, obs_proj: torch.Tensor, x: to
     h = z
     for i, layer in enumerate(pack.critic):
         if i > 0:
-            z = _mm(h, layer.weight, layer.bias)
+            z = _dense(h, layer, layer.bias)
         if i == hidden:
             break
         pre_norm = stats = None
@@ -172,8 +224,7 @@ def critic_value_and_action_grad(pack: WeightPack, obs_proj: torch.Tensor, x: to
         if pre_norm is not None:
             grad = torch.ops.aten.native_layer_norm_backward(grad * layer.ln_weight, pre_norm, pre_norm.shape[-1:],
                                                              *stats, None, None, [True, False, False])[0]
-        w_t = pack.critic_act_t if i == 0 else layer.weight.transpose(1, 2)
-        grad = _mm(grad, w_t)
+        grad = _mm(grad, pack.critic_act_t) if i == 0 else _dense(grad, layer, transposed=True)
     return q_out, grad.sum(0)
 
 
@@ -347,7 +398,7 @@ class FusedActor:
         dtype = torch.bfloat16 if bf16 else torch.float32
         version = self._weight_version(nets)
         if self.pack is None or self.pack.version != version or self.pack.critic_act.dtype != dtype:
-            self.pack = pack_weights(nets, dtype, version)
+            self.pack = pack_weights(nets, dtype, version, onednn=not self.requested_compile)
         obs = obs.float()
         noise = torch.randn((*obs.shape[:-1], hp.num_particles, nets.act_dim), generator=generator,
                             device=obs.device, dtype=obs.dtype)
