@@ -126,6 +126,18 @@ def test_onednn_matmuls_keep_the_reference_numbers():
     assert not torch.equal(fast, reference)  # L_train 2 vs 1: the comparison above is not vacuous
 
 
+def test_auto_target_transport_is_fused_in_fp32_on_cpu_and_eager_in_bf16():
+    batch = {"next_observations": torch.randn(4, OBS), "rewards": torch.zeros(4), "masks": torch.ones(4)}
+    fp32, bf16 = make_nets(), make_nets(bf16=True)
+    assert fp32.hp.target_transport == "auto"
+    for nets in (fp32, bf16):
+        nets.td_target(batch)
+    assert (fp32._target_transporter is not None) == torch.backends.mkldnn.is_available()
+    assert bf16._target_transporter is None
+    with pytest.raises(ValueError, match="target_transport='jit' is not one of \\('auto'"):
+        dataclasses.replace(fp32.hp, target_transport="jit").validate()
+
+
 def test_fused_act_follows_weight_changes():
     """Weights are packed once per weight version: an optimizer step or a weight sync must be seen."""
     nets = make_nets()

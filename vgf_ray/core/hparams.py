@@ -15,6 +15,9 @@ VARIANTS = ("vgf", "avgf")
 # How acting computes: "fused" (closed-form gradients, no autograd; vgf_ray.core.fused_acting), "compiled" (the
 # fused function under torch.compile, falling back to "fused"), "eager" (autograd; the reference).
 ACTING_PATHS = ("fused", "compiled", "eager")
+# The TD target's transport takes the same paths, or "auto": "fused" for fp32 on a CPU with oneDNN (its wide
+# matmuls go through oneDNN, about 1.7x the autograd step at the paper config), else "eager" (bf16 and GPUs).
+TARGET_TRANSPORT_PATHS = ("auto", *ACTING_PATHS)
 
 
 @dataclass
@@ -52,9 +55,9 @@ class VGFHyperParams:
     # the casts cost more (README "Speed"), while the learner's batch gains from bf16.
     acting_bf16: bool | None = None
     acting: str = "fused"  # see ACTING_PATHS
-    # The same choice for the TD target's transport (fused particles, then the target critic's Q). "compiled" is
-    # the fast one at batch 256 (README "Speed"); "fused" alone is no faster there than the autograd reference.
-    target_transport: str = "eager"
+    # The same choice for the TD target's transport (fused particles, then the target critic's Q); see
+    # TARGET_TRANSPORT_PATHS and README "Speed".
+    target_transport: str = "auto"
 
     @property
     def acts_in_bf16(self) -> bool:
@@ -70,7 +73,7 @@ class VGFHyperParams:
             "step_rule": STEP_RULES,
             "variant": VARIANTS,
             "acting": ACTING_PATHS,
-            "target_transport": ACTING_PATHS,
+            "target_transport": TARGET_TRANSPORT_PATHS,
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:

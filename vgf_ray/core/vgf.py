@@ -162,8 +162,12 @@ class VGFNetworks(nn.Module):
         if hp.discount == 0.0:  # bandit / reward regression: the bootstrap term vanishes, skip its cost
             return batch["rewards"]
         next_obs, budget = batch["next_observations"], TransportBudget(hp.train_vgf_steps, hp.vgf_lr)
-        if hp.target_transport != "eager" and self.grad_net is None:
-            self._target_transporter = _fused_for(self._target_transporter, hp.target_transport)
+        path = hp.target_transport
+        if path == "auto":
+            path = "fused" if not hp.bf16 and next_obs.device.type == "cpu" and torch.backends.mkldnn.is_available() \
+                else "eager"
+        if path != "eager" and self.grad_net is None:
+            self._target_transporter = _fused_for(self._target_transporter, path)
             particles, _ = self._target_transporter.particles(self, next_obs, budget, generator, with_q=False)
             obs_rep = next_obs.unsqueeze(-2).expand(*particles.shape[:-1], next_obs.shape[-1])
         else:
