@@ -65,6 +65,15 @@ def matmul_tflops(dtype: torch.dtype, rows: int = 2560, width: int = 512, reps: 
     return per_s * 2 * rows * width * width / 1e12
 
 
+def onednn_fp32_tflops(rows: int = 2560, width: int = 512, reps: int = 30) -> float:
+    """The same fp32 matmul through oneDNN (aten's fp32 matmul calls MKL, which runs AVX2 kernels on AMD CPUs)."""
+    if not torch.backends.mkldnn.is_available():
+        return float("nan")
+    x, w = torch.randn(rows, width), torch.randn(width, width)
+    per_s = rate(lambda: torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], ""), reps, warmup=5)
+    return per_s * 2 * rows * width * width / 1e12
+
+
 def rate(fn, steps: int, warmup: int = 3) -> float:
     """Calls per second of ``fn`` after ``warmup`` calls."""
     for _ in range(warmup):

@@ -8,7 +8,7 @@ Each runs with the TD target's transport eager (the autograd reference, the base
 (``training.target_transport``). Prints steps/s (the median of ``--repeats`` measurements, with their min-max
 spread) and the ratios learner/bare and train/bare (target >= 0.9); the three loops alternate within each repeat.
 Usage: python benchmarks/learner_throughput.py [--configs paper cpu] [--steps 20] [--repeats 3]
-                                               [--target-transport eager compiled]
+                                               [--target-transport auto eager fused compiled] [--dtypes fp32 bf16]
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="measurements per loop (median and spread)")
     parser.add_argument("--no-rllib", action="store_true", help="only the bare PyTorch loop")
     parser.add_argument("--target-transport", nargs="+", default=["eager", "compiled"],
-                        choices=["eager", "fused", "compiled"],
+                        choices=["auto", "eager", "fused", "compiled"],
                         help="TD-target transport paths to measure (training.target_transport); eager is the baseline")
+    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     args = parser.parse_args()
     if args.steps < 1 or args.repeats < 1:
         parser.error("--steps and --repeats must be >= 1")
@@ -99,7 +100,8 @@ def main() -> None:
                                                   episode_length=201, progress=False))
         ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     peak = {False: common.matmul_tflops(common.torch.float32), True: common.matmul_tflops(common.torch.bfloat16)}
-    print(f"matmul peak (2560x512 @ 512x512): fp32 {peak[False]:.2f} TFLOP/s, bf16 {peak[True]:.2f} TFLOP/s")
+    print(f"matmul peak (2560x512 @ 512x512): fp32 {peak[False]:.2f} TFLOP/s, bf16 {peak[True]:.2f} TFLOP/s "
+          f"(aten); fp32 through oneDNN {common.onednn_fp32_tflops():.2f} TFLOP/s")
     for name in args.configs:
         gflops = common.vgf_step_flops(common.CONFIGS[name]) / 1e9
         print(f"{name}: {gflops:.1f} GFLOP of matmuls per step -> compute bound {peak[False] * 1e3 / gflops:.1f} "
@@ -107,7 +109,7 @@ def main() -> None:
     print(f"{'config':<7}{'dtype':<6}{'TD target':<10}{'bare':>20}{'learner':>20}{'train':>20}{'learner/bare':>14}"
           f"{'train/bare':>12}   (gradient steps/s: median (min-max); the loops alternate within each repeat)")
     for name in args.configs:
-        for bf16 in (False, True):
+        for bf16 in [dtype == "bf16" for dtype in args.dtypes]:
             for path in args.target_transport:
                 overrides = {**common.CONFIGS[name], "target_transport": path}
                 steps = args.steps * (1 if name == "paper" else 5)  # similar wall time per measurement
