@@ -45,7 +45,7 @@ RESULTS_JSON = "study.json"
 
 
 def arm_experiment(task: str, arm: str, seed: int, steps: int, transitions: int, episodes: int, evaluations: int,
-                   budgets: list[int], out: Path) -> dict:
+                   budgets: list[int], out: Path, extra: list[str] = ()) -> dict:
     from vgf_ray.experiment.schema import apply_override, load_experiment
 
     exp = load_experiment(Path(__file__).resolve().parents[1] / "tune_configs" / "ogbench" / f"{task}-cpu.yaml")
@@ -54,7 +54,7 @@ def arm_experiment(task: str, arm: str, seed: int, steps: int, transitions: int,
     for assignment in (f"seed={seed}", f"iterations={steps // 1000}", "checkpoint_every=0",
                        f"dataset.num_transitions={transitions}", "training.updates_per_iteration=1000",
                        f"training.offline_steps={steps}", f"evaluation.interval={interval}",
-                       f"evaluation.episodes={episodes}", f"evaluation.budgets={budgets}"):
+                       f"evaluation.episodes={episodes}", f"evaluation.budgets={budgets}", *extra):
         apply_override(exp, assignment)
     for key, value in ARMS[arm].items():
         section, _, name = key.partition(".")
@@ -169,6 +169,8 @@ def main() -> None:
                         help="also evaluate each trained VGF run at these test-time step sizes (no retraining)")
     parser.add_argument("--test-alphas", nargs="*", type=float, default=[],
                         help="also evaluate each trained VGF run at these test-time alphas (no retraining)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override for every arm, as vgf-ray train --set (e.g. training.acting_bf16=null)")
     parser.add_argument("--out", default="runs/study")
     args = parser.parse_args()
     if args.steps < 1000 or args.steps % 1000:
@@ -182,7 +184,7 @@ def main() -> None:
     for arm in args.arms:
         for seed in args.seeds:
             exp = arm_experiment(args.task, arm, seed, args.steps, args.transitions, args.episodes,
-                                 args.evaluations, args.budgets, out)
+                                 args.evaluations, args.budgets, out, args.set)
             history = run_arm(exp)
             shown = [0] if ARMS[arm].get("algorithm") else args.budgets
             results.setdefault(arm, {})[str(seed)] = {str(b): c for b, c in curves(history, shown).items()}

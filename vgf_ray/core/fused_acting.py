@@ -312,6 +312,15 @@ def fused_act(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: i
     return x, q.reshape(b, n)
 
 
+def fused_act_max(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: int, step_size: float,
+                  flow_steps: int, settings: FusedSettings) -> torch.Tensor:
+    """The executed actions ``[B, d]``: ``fused_act``'s particle with the highest aggregated Q per state (the
+    ``max`` selection of ``select_particle``), chosen inside the same function so a compiled graph includes it."""
+    x, q = fused_act(pack, obs, noise, steps, step_size, flow_steps, settings)
+    idx = q.argmax(-1)
+    return torch.gather(x, 1, idx[:, None, None].expand(-1, 1, x.shape[-1])).squeeze(1)
+
+
 # Compiled graphs of fused_act per process: one per (budget steps, step size, dtype, config); dynamo's default of
 # 8 runs out in a process that acts at several budgets (evaluation 0..3 plus exploration) or configurations, and
 # then silently runs the function eagerly.
@@ -352,22 +361,36 @@ class FusedActor:
         self.requested_compile = compile
         self.compile_options = compile_options or {}
         self.pack: WeightPack | None = None
-        self._function = None
+        self._functions: dict = {}  # fused_act / fused_act_max -> what runs it (itself, or its compiled graph)
         self._params: list[torch.Tensor] = []
         self._params_key: tuple | None = None
         self._settings_key: tuple | None = None
         self._settings: FusedSettings | None = None
 
-    def _fused(self):
-        if self._function is None:
-            self._function = fused_act
+    def is_compiled(self, function=fused_act) -> bool:
+        """Whether ``function`` runs as a compiled graph here (False before its first call or after a fallback)."""
+        return self._functions.get(function, function) is not function
+
+    def _run(self, function, *args):
+        """``function(*args)``, compiled when asked for; a compiler failure falls back to the function itself."""
+        runner = self._functions.get(function)
+        if runner is None:
+            runner = self._functions[function] = function
             if self.requested_compile:
                 try:
                     raise_recompile_limit()
-                    self._function = torch.compile(fused_act, dynamic=False, options=self.compile_options)
+                    runner = self._functions[function] = torch.compile(function, dynamic=False,
+                                                                       options=self.compile_options)
                 except Exception as err:  # no compiler backend here: the eager fused path is the fallback
-                    warnings.warn(f"{COMPILE_FALLBACK}: torch.compile unavailable ({err})", stacklevel=3)
-        return self._function
+                    warnings.warn(f"{COMPILE_FALLBACK}: torch.compile unavailable ({err})", stacklevel=4)
+        try:
+            return runner(*args)
+        except Exception as err:
+            if runner is function:
+                raise
+            warnings.warn(f"{COMPILE_FALLBACK}: torch.compile failed ({err})", stacklevel=4)
+            self._functions[function] = function
+            return function(*args)
 
     def _weight_version(self, nets) -> tuple:
         """(storage, in-place version) of every parameter: an optimizer step or a weight sync changes it."""
@@ -394,6 +417,10 @@ class FusedActor:
             return self._particles(nets, obs, budget, generator, with_q, nets.hp.bf16 if bf16 is None else bf16)
 
     def _particles(self, nets, obs, budget, generator, with_q, bf16):
+        return self._run(fused_act, *self._arguments(nets, obs, budget, generator, bf16), with_q)
+
+    def _arguments(self, nets, obs, budget, generator, bf16) -> tuple:
+        """``fused_act``'s arguments but ``with_q``: the weights packed for this version, the behavior noise."""
         hp = nets.hp
         dtype = torch.bfloat16 if bf16 else torch.float32
         version = self._weight_version(nets)
@@ -402,20 +429,14 @@ class FusedActor:
         obs = obs.float()
         noise = torch.randn((*obs.shape[:-1], hp.num_particles, nets.act_dim), generator=generator,
                             device=obs.device, dtype=obs.dtype)
-        args = (self.pack, obs, noise, budget.steps, budget.step_size, hp.bc_flow_steps, self._current_settings(nets),
-                with_q)
-        try:
-            return self._fused()(*args)
-        except Exception as err:
-            if self._function is fused_act:
-                raise
-            warnings.warn(f"{COMPILE_FALLBACK}: torch.compile failed ({err})", stacklevel=2)
-            self._function = fused_act
-            return fused_act(*args)
+        return self.pack, obs, noise, budget.steps, budget.step_size, hp.bc_flow_steps, self._current_settings(nets)
 
     def act(self, nets, obs: torch.Tensor, budget: TransportBudget, selection: str | None = None,
             generator: torch.Generator | None = None) -> torch.Tensor:
+        selection = selection or nets.hp.eval_particle_select
         with torch.no_grad():
+            if selection == "max":  # the usual rule: chosen inside the (compiled) function
+                return self._run(fused_act_max, *self._arguments(nets, obs, budget, generator, nets.hp.acts_in_bf16))
             x, q = self._particles(nets, obs, budget, generator, True, nets.hp.acts_in_bf16)
-            idx = select_particle(q, selection or nets.hp.eval_particle_select, nets.hp.softmax_temp, generator)
+            idx = select_particle(q, selection, nets.hp.softmax_temp, generator)
             return x[torch.arange(x.shape[0], device=x.device), idx]

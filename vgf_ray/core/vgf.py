@@ -122,8 +122,7 @@ class VGFNetworks(nn.Module):
             x0 = self.behavior.sample(obs, n, generator=generator).float()
         return obs_rep, self.transport(obs_rep, x0, budget, bf16)
 
-    @torch.no_grad()
-    def act(
+    def act(  # no autograd: both paths below run without it
         self,
         obs: torch.Tensor,
         budget: TransportBudget,
