@@ -100,12 +100,14 @@ def main() -> None:
                                                   episode_length=201, progress=False))
         ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     peak = {False: common.matmul_tflops(common.torch.float32), True: common.matmul_tflops(common.torch.bfloat16)}
+    onednn = common.onednn_fp32_tflops()
     print(f"matmul peak (2560x512 @ 512x512): fp32 {peak[False]:.2f} TFLOP/s, bf16 {peak[True]:.2f} TFLOP/s "
-          f"(aten); fp32 through oneDNN {common.onednn_fp32_tflops():.2f} TFLOP/s")
+          f"(aten); fp32 through oneDNN {onednn:.2f} TFLOP/s")
     for name in args.configs:
         gflops = common.vgf_step_flops(common.CONFIGS[name]) / 1e9
         print(f"{name}: {gflops:.1f} GFLOP of matmuls per step -> compute bound {peak[False] * 1e3 / gflops:.1f} "
-              f"(fp32) / {peak[True] * 1e3 / gflops:.1f} (bf16) steps/s")
+              f"(fp32, aten) / {onednn * 1e3 / gflops:.1f} (fp32, oneDNN) / {peak[True] * 1e3 / gflops:.1f} (bf16) "
+              "steps/s")
     print(f"{'config':<7}{'dtype':<6}{'TD target':<10}{'bare':>20}{'learner':>20}{'train':>20}{'learner/bare':>14}"
           f"{'train/bare':>12}   (gradient steps/s: median (min-max); the loops alternate within each repeat)")
     for name in args.configs:

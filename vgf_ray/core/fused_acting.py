@@ -77,8 +77,8 @@ def _mm(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> t
     return out if bias is None else out + bias
 
 
-# fp32 matmuls on the CPU: aten calls MKL, which on this project's AMD machines runs at about half of what
-# oneDNN's AVX-512 kernels reach (README "Speed"); above this much work (rows x in x out) oneDNN's packed matmul is
+# fp32 matmuls on the CPU: aten calls MKL, which takes its generic code path on this project's AMD machines and
+# reaches less than half of what oneDNN's AVX-512 kernels do (README "Design"); above this much work (rows x in x out) oneDNN's packed matmul is
 # the faster call, below it MKL's lower call cost wins (one observation's 8 particles at width 256).
 ONEDNN_MIN_WORK = 1 << 20
 
