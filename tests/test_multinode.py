@@ -111,7 +111,9 @@ def test_run_survives_losing_and_replacing_the_rollout_node(two_nodes, tmp_path,
     history = check_finished(proc, folder, total)
     online = [r for r in history if r["phase"] == 1]
     steps = [r["online_env_steps"] for r in online]
-    assert steps == sorted(steps) and all(b - a in (0, 100) for a, b in zip(steps, steps[1:])), steps
+    # A round adds nothing (both EnvRunners lost), one runner's 50 steps (returned before the node went, the other's
+    # lost) or the full 100; the totals checked above stay exact either way.
+    assert steps == sorted(steps) and all(b - a in (0, 50, 100) for a, b in zip(steps, steps[1:])), steps
     assert {worker.node_id, replacement.node_id} <= {n for r in online for n in r.get("env_runner_nodes", {})}
     assert online[-1]["env_runner_restarts"] >= 2, online[-1]
     assert set(online[-1]["env_runner_nodes"]) == {replacement.node_id}
