@@ -66,7 +66,7 @@ def matmul_tflops(dtype: torch.dtype, rows: int = 2560, width: int = 512, reps: 
 
 
 def onednn_fp32_tflops(rows: int = 2560, width: int = 512, reps: int = 30) -> float:
-    """The same fp32 matmul through oneDNN (aten's fp32 matmul calls MKL, which runs AVX2 kernels on AMD CPUs)."""
+    """The same fp32 matmul through oneDNN (aten's fp32 matmul calls MKL, whose generic code path runs on AMD)."""
     if not torch.backends.mkldnn.is_available():
         return float("nan")
     x, w = torch.randn(rows, width), torch.randn(width, width)

@@ -83,6 +83,7 @@ def evaluate_with_test_settings(run_dir: Path, budgets: list[int], episodes: int
     """The trained run's final checkpoint evaluated with another test-time step size or alpha (no retraining):
     ``{budget: [(grad_steps, success)]}``. Stored beside the run and reused."""
     from vgf_ray.experiment import evaluate_checkpoint, init_ray
+    from vgf_ray.experiment.schema import DEFAULTS
 
     tag = f"test-step{step_size}" if step_size is not None else f"test-alpha{alpha}"
     out = run_dir / tag
@@ -90,7 +91,7 @@ def evaluate_with_test_settings(run_dir: Path, budgets: list[int], episodes: int
     if stored.exists():
         results = json.loads(stored.read_text())
     else:
-        init_ray({"ray": {"num_cpus": 4, "object_store_memory": 1 << 30}})
+        init_ray({"ray": DEFAULTS["ray"]})
         results = evaluate_checkpoint(str(run_dir / "checkpoint"), budgets, episodes, step_size, out, alpha)
     return {str(b): [(grad_steps, results[f"budget_{b}"]["success"])] for b in budgets}
 

@@ -120,9 +120,9 @@ def test_onednn_matmuls_keep_the_reference_numbers():
     batch = {"next_observations": obs, "rewards": torch.randn(32), "masks": torch.ones(32)}
     reference = nets.td_target(batch, torch.Generator().manual_seed(3))
     nets.hp = dataclasses.replace(nets.hp, target_transport="fused", train_vgf_steps=2)
-    eager_nets = dataclasses.replace(nets.hp, target_transport="eager")
+    eager_hp = dataclasses.replace(nets.hp, target_transport="eager")
     fast = nets.td_target(batch, torch.Generator().manual_seed(3))
-    nets.hp = eager_nets
+    nets.hp = eager_hp
     torch.testing.assert_close(fast, nets.td_target(batch, torch.Generator().manual_seed(3)), atol=1e-5, rtol=1e-5)
     assert not torch.equal(fast, reference)  # L_train 2 vs 1: the comparison above is not vacuous
 

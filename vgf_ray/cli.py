@@ -86,8 +86,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from vgf_ray.experiment import evaluate_checkpoint, init_ray
+    from vgf_ray.experiment.schema import DEFAULTS
 
-    init_ray({"ray": {"num_cpus": 4, "object_store_memory": 1 << 30}})
+    init_ray({"ray": DEFAULTS["ray"]})
     results = evaluate_checkpoint(args.checkpoint, args.budgets, args.episodes, args.step_size, args.out_dir,
                                   args.alpha)
     for budget in args.budgets:

@@ -410,12 +410,12 @@ class FusedActor:
         return self._settings
 
     def particles(self, nets, obs: torch.Tensor, budget: TransportBudget, generator: torch.Generator | None = None,
-                  with_q: bool = True, bf16: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                  with_q: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(particles [B, N, d], aggregated online Q [B, N] or None)``: ``VGFNetworks.sample_particles`` through
         the fused function; the noise is drawn as the behavior model draws it, so both paths see the same one.
-        Weights in bf16 with ``bf16`` (default ``hp.bf16``)."""
+        Weights in bf16 with ``hp.bf16`` (the learner's dtype: this is the TD target's transport)."""
         with torch.no_grad():
-            return self._particles(nets, obs, budget, generator, with_q, nets.hp.bf16 if bf16 is None else bf16)
+            return self._particles(nets, obs, budget, generator, with_q, nets.hp.bf16)
 
     def _particles(self, nets, obs, budget, generator, with_q, bf16):
         return self._run(fused_act, *self._arguments(nets, obs, budget, generator, bf16), with_q)
