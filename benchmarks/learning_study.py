@@ -4,8 +4,9 @@ Every arm is an experiment of the task's CPU config (``tune_configs/ogbench/<tas
 changed, run through ``vgf-ray train``'s own loop (same data, evaluation episodes, metrics). Each (arm, seed) run
 writes its folder under ``--out``; a finished one is reused, so the study can be stopped and continued. Reported:
 success per test-time budget L as mean +- standard error over seeds, each seed's value from ``--episodes`` paired
-episodes (the same initial states at every budget and for every arm), and two plots: success against L per arm,
-and success against gradient steps per budget.
+episodes (the same initial states at every budget and for every arm), the best L > 0's paired gain over L = 0, and
+three plots: success against L per arm, VGF's success against gradient steps per budget, and each arm's gain of
+L > 0 over L = 0 against gradient steps.
 
 Usage (about 8 min per VGF run of 20k steps here; CQL is RLlib's and far slower, see README "Baselines"):
     python benchmarks/learning_study.py --task cube-single-play --steps 20000 --seeds 0 1 2 \
@@ -24,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vgf_ray.seed_stats import mean_se, transport_gain
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402,F401  (sets the Ray/MuJoCo environment defaults)
 
@@ -37,6 +40,8 @@ ARMS: dict[str, dict] = {
     "vgf-step0.1": {"training.vgf_lr": 0.1},
     "vgf-alpha0.1": {"training.vgf_alpha": 0.1},
     "avgf": {"training.variant": "avgf"},
+    "vgf-data30k": {"dataset.num_transitions": 30000},
+    "vgf-data300k": {"dataset.num_transitions": 300000},
     "bc": {"algorithm": "bc", "training.bc": CPU_MODEL},
     "iql": {"algorithm": "iql", "training.iql": CPU_MODEL},
     "cql": {"algorithm": "cql", "training.cql": CPU_MODEL},
@@ -101,15 +106,28 @@ def curves(history: list[dict], budgets: list[int]) -> dict[int, list[tuple[int,
                 if math.isfinite(row.get(f"budget_{b}/success", math.nan))] for b in budgets}
 
 
-def mean_se(values: list[float]) -> tuple[float, float]:
-    values = np.asarray(values, dtype=np.float64)
-    se = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.nan
-    return float(values.mean()), float(se)
+def final_success(per_seed: dict) -> dict[str, dict[int, float]]:
+    """Each seed's last evaluation: ``{seed: {budget: success}}``."""
+    return {seed: {int(b): c[-1][1] for b, c in curve.items() if c} for seed, curve in per_seed.items()}
+
+
+def gains_over_steps(per_seed: dict) -> list[tuple[int, int, float, float]]:
+    """``(grad_steps, L, mean, se)`` of the best paired gain of L > 0 over L = 0 at every evaluation all seeds
+    share: how far transport is from paying, along training."""
+    steps = set.intersection(*({s for c in curve.values() for s, _ in c} for curve in per_seed.values()))
+    rows = []
+    for step in sorted(steps):
+        at_step = {seed: {int(b): v for b, c in curve.items() for s, v in c if s == step}
+                   for seed, curve in per_seed.items()}
+        gain = transport_gain(at_step)
+        if gain is not None:
+            rows.append((step, *gain))
+    return rows
 
 
 def table(results: dict, budgets: list[int], episodes: int) -> str:
-    lines = ["| arm | seeds | " + " | ".join(f"L={b}" for b in budgets) + " |",
-             "|---|---|" + "---|" * len(budgets)]
+    lines = ["| arm | seeds | " + " | ".join(f"L={b}" for b in budgets) + " | best L>0 minus L=0 (paired) |",
+             "|---|---|" + "---|" * (len(budgets) + 1)]
     for arm, per_seed in results.items():
         cells = []
         for b in budgets:
@@ -119,6 +137,9 @@ def table(results: dict, budgets: list[int], episodes: int) -> str:
                 cells.append(f"{m:.2f} ± {se:.2f}" if math.isfinite(se) else f"{m:.2f}")
             else:
                 cells.append("-")
+        gain = transport_gain(final_success(per_seed))
+        cells.append("-" if gain is None else f"L={gain[0]}: {gain[1]:+.2f}" + (
+            f" ± {gain[2]:.2f}" if math.isfinite(gain[2]) else ""))
         lines.append(f"| {arm} | {len(per_seed)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\nmean ± standard error over seeds; each seed: {episodes} paired episodes per L"
 
@@ -153,6 +174,20 @@ def plot(results: dict, budgets: list[int], out: Path) -> None:
         ax.legend()
         fig.tight_layout()
         fig.savefig(out / "success_vs_steps.png", dpi=120)
+        plt.close(fig)
+    trained = {arm: gains_over_steps(per_seed) for arm, per_seed in results.items() if "@" not in arm}
+    trained = {arm: rows for arm, rows in trained.items() if rows}
+    if trained:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for arm, rows in trained.items():
+            errors = [0 if math.isnan(r[3]) else r[3] for r in rows]
+            ax.errorbar([r[0] for r in rows], [r[2] for r in rows], yerr=errors, marker="o", capsize=3, label=arm)
+        ax.axhline(0.0, color="gray", lw=0.8)
+        ax.set(xlabel="gradient steps", ylabel="best L>0 success minus L=0 (paired)",
+               title="does transport pay? mean ± s.e. over seeds")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "gain_vs_steps.png", dpi=120)
         plt.close(fig)
 
 
@@ -206,7 +241,7 @@ def main() -> None:
     (out / "table.md").write_text(text + "\n")
     plot(results, args.budgets, out)
     print(text)
-    print(f"plots: {out / 'success_vs_budget.png'}, {out / 'success_vs_steps.png'}")
+    print(f"plots: {out / 'success_vs_budget.png'}, {out / 'success_vs_steps.png'}, {out / 'gain_vs_steps.png'}")
 
 
 if __name__ == "__main__":
