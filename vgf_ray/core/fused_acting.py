@@ -39,6 +39,7 @@ class LayerPack:
     # input-gradient, ``g @ weight^T``. None where aten's matmul is used.
     onednn: list[torch.Tensor] | None = None
     onednn_t: list[torch.Tensor] | None = None
+    member_biases: list[torch.Tensor] | None = None  # the critic's bias per member, for oneDNN's per-member calls
 
 
 @dataclass
@@ -72,7 +73,9 @@ def _mm(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> t
     if w.dtype == torch.float32:
         if bias is None:
             return torch.bmm(a, w) if batched else a @ w
-        return torch.baddbmm(bias, a, w) if batched else a @ w + bias
+        if batched:
+            return torch.baddbmm(bias, a, w)
+        return torch.addmm(bias, a.reshape(-1, a.shape[-1]), w).view(*a.shape[:-1], w.shape[-1])
     out = (torch.bmm(a.to(w.dtype), w) if batched else a.to(w.dtype) @ w).float()
     return out if bias is None else out + bias
 
@@ -101,22 +104,27 @@ def _onednn_layers(layer: LayerPack, rows_hint: int, backward: bool) -> None:
     back = [_onednn_pack(w, rows_hint) for w in members] if backward else []
     if all(p is not None for p in forward + back):
         layer.onednn, layer.onednn_t = forward, (back or None)
+        if layer.weight.dim() == 3:
+            layer.member_biases = [b.reshape(-1).contiguous() for b in layer.bias]
 
 
-def _dense(a: torch.Tensor, layer: LayerPack, bias: torch.Tensor | None = None, transposed: bool = False
+def _dense(a: torch.Tensor, layer: LayerPack, bias: bool = False, transposed: bool = False, relu: bool = False
            ) -> torch.Tensor:
-    """``a @ W (+ bias)``, or ``a @ W^T`` with ``transposed``, for a layer's weight ``W``: through oneDNN's packed
-    weights where they exist and the call is big enough, else ``_mm``."""
+    """``a @ W (+ the layer's bias) (then ReLU)``, or ``a @ W^T`` with ``transposed``, for a layer's weight ``W``:
+    through oneDNN's packed weights where they exist and the call is big enough (bias and ReLU fused into the
+    matmul there: each separate op costs more in dispatch than in arithmetic at acting's size), else ``_mm``."""
     packed = layer.onednn_t if transposed else layer.onednn
     batched = layer.weight.dim() == 3
     out_dim = layer.weight.shape[-2] if transposed else layer.weight.shape[-1]
     if packed is not None and a.numel() // len(packed) * out_dim >= ONEDNN_MIN_WORK:
-        linear = torch.ops.mkldnn._linear_pointwise
+        linear, post_op = torch.ops.mkldnn._linear_pointwise, "relu" if relu else "none"
         if not batched:
-            return linear(a, packed[0], bias, "none", [], "")
-        return torch.stack([linear(a[e], w, None if bias is None else bias[e, 0], "none", [], "")
-                            for e, w in enumerate(packed)])
-    return _mm(a, layer.weight.transpose(-1, -2) if transposed else layer.weight, bias)
+            return linear(a, packed[0], layer.bias if bias else None, post_op, [], "")
+        biases = layer.member_biases if bias else [None] * len(packed)
+        return torch.stack([linear(member, w, b, post_op, [], "")
+                            for member, w, b in zip(a.unbind(0), packed, biases)])
+    out = _mm(a, layer.weight.transpose(-1, -2) if transposed else layer.weight, layer.bias if bias else None)
+    return F.relu(out) if relu else out
 
 
 def pack_weights(nets, dtype: torch.dtype = torch.float32, version: tuple = (), onednn: bool = False) -> WeightPack:
@@ -163,20 +171,24 @@ def behavior_sample(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, fl
     """Euler sampling of the flow from ``noise [B, N, d]``; the observation projection is computed once."""
     first, rest = pack.behavior[0], pack.behavior[1:]
     obs_proj = _mm(obs, pack.behavior_obs, first.bias)  # [B, H0]
-    obs_proj = obs_proj.unsqueeze(-2)
+    # The observation's and the flow time's share of the first layer, for every flow step at once: [K, B, 1, H0].
+    times = torch.arange(flow_steps, device=obs.device, dtype=obs_proj.dtype) / flow_steps
+    first_shares = torch.addcmul(obs_proj.unsqueeze(0), times[:, None, None], pack.behavior_time).unsqueeze(-2)
     x = noise
-    for i in range(flow_steps):
-        z = obs_proj + _mm(x, pack.behavior_act) + (i / flow_steps) * pack.behavior_time
+    for share in first_shares.unbind(0):
+        z = share + _mm(x, pack.behavior_act)
         if first.ln_weight is not None:
             z = F.layer_norm(z, z.shape[-1:], first.ln_weight, first.ln_bias, LAYER_NORM_EPS)
         h = F.relu(z)
         for j, layer in enumerate(rest):
-            z = _dense(h, layer, layer.bias)
-            if j < len(rest) - 1:
-                if layer.ln_weight is not None:
-                    z = F.layer_norm(z, z.shape[-1:], layer.ln_weight, layer.ln_bias, LAYER_NORM_EPS)
-                h = F.relu(z)
-        x = x + z / flow_steps
+            if j == len(rest) - 1:
+                z = _dense(h, layer, bias=True)
+            elif layer.ln_weight is None:
+                h = _dense(h, layer, bias=True, relu=True)
+            else:
+                z = _dense(h, layer, bias=True)
+                h = F.relu(F.layer_norm(z, z.shape[-1:], layer.ln_weight, layer.ln_bias, LAYER_NORM_EPS))
+        x = torch.add(x, z, alpha=1.0 / flow_steps)
     return x.clamp(low, high)
 
 
@@ -193,7 +205,7 @@ def critic_value_and_action_grad(pack: WeightPack, obs_proj: torch.Tensor, x: to
     h = z
     for i, layer in enumerate(pack.critic):
         if i > 0:
-            z = _dense(h, layer, layer.bias)
+            z = _dense(h, layer, bias=True)
         if i == hidden:
             break
         pre_norm = stats = None
@@ -296,16 +308,15 @@ def fused_act(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: i
         else:
             k = kernel_and_repulsion_closed_form(x, False)[0]
             phi = (k @ score / settings.alpha) / n
-        if settings.step_rule == "adam":
-            g = -phi
-            m = (1 - ADAM_BETA1) * g if m is None else ADAM_BETA1 * m + (1 - ADAM_BETA1) * g
-            v = (1 - ADAM_BETA2) * g * g if v is None else ADAM_BETA2 * v + (1 - ADAM_BETA2) * g * g
-            m_hat = m / (1 - ADAM_BETA1**t)
-            v_hat = v / (1 - ADAM_BETA2**t)
-            step = -step_size * m_hat / (v_hat.sqrt() + ADAM_EPS)
+        if settings.step_rule == "adam":  # Adam on the loss -phi, so m holds minus its first moment
+            m = phi * (1 - ADAM_BETA1) if m is None else torch.lerp(m, phi, 1 - ADAM_BETA1)
+            v = phi * phi * (1 - ADAM_BETA2) if v is None else torch.addcmul(v * ADAM_BETA2, phi, phi,
+                                                                                value=1 - ADAM_BETA2)
+            denominator = (v / (1 - ADAM_BETA2**t)).sqrt_().add_(ADAM_EPS)
+            x = torch.addcdiv(x, m, denominator, value=step_size / (1 - ADAM_BETA1**t))
         else:
-            step = step_size * phi
-        x = (x + step).clamp(settings.low, settings.high)
+            x = torch.add(x, phi, alpha=step_size)
+        x = x.clamp_(settings.low, settings.high)
     if not with_q:
         return x, None
     q, _ = critic_value_and_action_grad(pack, obs_proj, x.reshape(b * n, d), settings.select_q_agg,
