@@ -243,36 +243,34 @@ def critic_value_and_action_grad(pack: WeightPack, obs_proj: torch.Tensor, x: to
 
 def kernel_and_repulsion_closed_form(x: torch.Tensor, bandwidth_grad: bool = True) -> tuple[torch.Tensor,
                                                                                            torch.Tensor]:
-    """``kernel_and_repulsion`` of ``vgf_ray.core.transport`` without autograd: ``[B, N, d] -> (K, R)``."""
+    """``kernel_and_repulsion`` of ``vgf_ray.core.transport`` without autograd: ``[B, N, d] -> (K, R)``.
+
+    R_r = sum_c C_rc (x_r - x_c) with C = 2 gamma K (the kernel's slope at a fixed bandwidth) minus, with
+    ``bandwidth_grad``, 2 dS/dmed W: W holds the median's interpolation weights on the two middle sorted squared
+    distances (row r of entry (r, c) only: the eager path stops the gradient through the second argument)."""
     n = x.shape[-2]
-    diff = x.unsqueeze(-2) - x.unsqueeze(-3)  # [B, N, N, d]: x_i - x_j
-    d2 = diff.pow(2).sum(-1).clamp_min(0.0)
-    flat = d2.flatten(-2)
-    sorted_d2, order = torch.sort(flat, dim=-1)  # as torch.quantile does
+    diff = x.unsqueeze(-2) - x.unsqueeze(-3)  # [B, N, N, d]: x_r - x_c
+    d2 = diff.square().sum(-1)
+    sorted_d2, order = torch.sort(d2.flatten(-2), dim=-1)  # as torch.quantile does
     pos = 0.5 * (n * n - 1)
     lo, hi = math.floor(pos), math.ceil(pos)
     frac = pos - lo
     med = sorted_d2[..., lo] + frac * (sorted_d2[..., hi] - sorted_d2[..., lo])
     scale = 1.0 / (2.0 * math.log(n + 1))
     h = med * scale
-    h_clamped = h.clamp_min(1e-12)
-    gamma = (1.0 / (2.0 * h_clamped + 1e-6))[..., None, None]
-    k = torch.exp(-gamma * d2)
-    kd = k.unsqueeze(-1) * diff  # [B, N, N, d]
-    grad = -2.0 * gamma * kd.sum(-2)  # bandwidth held fixed
+    gamma = h.clamp_min(1e-12).mul_(2.0).add_(1e-6).reciprocal_()[..., None, None]  # [B, 1, 1]
+    k = (d2 * gamma).neg_().exp_()
+    coefficient = k * gamma
     if bandwidth_grad:
-        # d S / d gamma * d gamma / d med, S = sum_ij k_ij; med moves with the two middle sorted entries.
-        d_gamma = -(k * d2).sum((-2, -1))
-        d_med = d_gamma * (-2.0 / (2.0 * h_clamped + 1e-6) ** 2) * scale * (h >= 1e-12)
-        for index, weight in ((lo, 1.0 - frac), (hi, frac)):
-            entry = order[..., index]
-            row = entry // n
-            pair_diff = torch.gather(diff.flatten(-3, -2), -2,
-                                     entry[..., None, None].expand(*entry.shape, 1, x.shape[-1])).squeeze(-2)
-            contribution = (d_med * weight)[..., None] * 2.0 * pair_diff  # on row ``row`` (d d_rc / d x_r)
-            grad = grad.scatter_add(-2, row[..., None, None].expand(*row.shape, 1, x.shape[-1]),
-                                    contribution.unsqueeze(-2))
-    return k, -grad
+        # S = sum_rc k_rc; dS/dmed = dS/dgamma * dgamma/dh * dh/dmed = -sum(k d2) * (-2 gamma^2) * scale.
+        d_med = (k * d2).sum((-2, -1), keepdim=True) * gamma.square() * (2.0 * scale) * (h >= 1e-12)[..., None, None]
+        weights = torch.zeros_like(d2).flatten(-2)
+        if lo == hi:
+            weights.scatter_(-1, order[..., lo:lo + 1], 1.0)
+        else:
+            weights.scatter_(-1, order[..., lo:lo + 1], 1.0 - frac).scatter_(-1, order[..., hi:hi + 1], frac)
+        coefficient = coefficient - d_med * weights.view_as(d2)
+    return k, (coefficient.unsqueeze(-1) * diff).sum(-2).mul_(2.0)
 
 
 @dataclass(frozen=True)
@@ -302,12 +300,10 @@ def fused_act(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: i
     for t in range(1, steps + 1):
         _, score = critic_value_and_action_grad(pack, obs_proj, x.reshape(b * n, d), settings.q_agg)
         score = score.reshape(b, n, d)
-        if settings.repulsion:
-            k, rep = kernel_and_repulsion_closed_form(x, settings.bandwidth_grad)
-            phi = (k @ score / settings.alpha + rep) / n
-        else:
-            k = kernel_and_repulsion_closed_form(x, False)[0]
-            phi = (k @ score / settings.alpha) / n
+        k, rep = kernel_and_repulsion_closed_form(x, settings.bandwidth_grad and settings.repulsion)
+        # phi = (K G / alpha + R) / N, or (K G / alpha) / N without repulsion, as one batched matmul.
+        phi = torch.baddbmm(rep, k, score, beta=1.0 / n if settings.repulsion else 0.0,
+                            alpha=1.0 / (settings.alpha * n))
         if settings.step_rule == "adam":  # Adam on the loss -phi, so m holds minus its first moment
             m = phi * (1 - ADAM_BETA1) if m is None else torch.lerp(m, phi, 1 - ADAM_BETA1)
             v = phi * phi * (1 - ADAM_BETA2) if v is None else torch.addcmul(v * ADAM_BETA2, phi, phi,
