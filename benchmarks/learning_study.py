@@ -6,7 +6,8 @@ writes its folder under ``--out``; a finished one is reused, so the study can be
 success per test-time budget L as mean +- standard error over seeds, each seed's value from ``--episodes`` paired
 episodes (the same initial states at every budget and for every arm), the best L > 0's paired gain over L = 0, and
 three plots: success against L per arm, VGF's success against gradient steps per budget, and each arm's gain of
-L > 0 over L = 0 against gradient steps.
+L > 0 over L = 0 against gradient steps. ``--metric return`` reports the episode return instead (partial progress
+on tasks no run solves yet, e.g. puzzle-3x3-play at this scale), into ``table-return.md`` and ``return_*.png``.
 
 Usage (about 8 min per VGF run of 20k steps here; CQL is RLlib's and far slower, see README "Baselines"):
     python benchmarks/learning_study.py --task cube-single-play --steps 20000 --seeds 0 1 2 \
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vgf_ray.metrics import GRAD_STEPS, RETURN, SUCCESS, budget_key, budget_metric
 from vgf_ray.seed_stats import mean_se, transport_gain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,6 +49,7 @@ ARMS: dict[str, dict] = {
     "cql": {"algorithm": "cql", "training.cql": CPU_MODEL},
 }
 RESULTS_JSON = "study.json"
+PLOTS = ("vs_budget", "vs_steps", "gain_vs_steps")  # each as <metric>_<plot>.png
 
 
 def arm_experiment(task: str, arm: str, seed: int, steps: int, transitions: int, episodes: int, evaluations: int,
@@ -84,9 +87,9 @@ def run_arm(exp: dict) -> list[dict]:
 
 
 def evaluate_with_test_settings(run_dir: Path, budgets: list[int], episodes: int, step_size: float | None,
-                         alpha: float | None, grad_steps: int) -> dict[str, list]:
+                                alpha: float | None, grad_steps: int, metric: str) -> dict[str, list]:
     """The trained run's final checkpoint evaluated with another test-time step size or alpha (no retraining):
-    ``{budget: [(grad_steps, success)]}``. Stored beside the run and reused."""
+    ``{budget: [(grad_steps, metric)]}``. Stored beside the run and reused."""
     from vgf_ray.experiment import evaluate_checkpoint, init_ray
     from vgf_ray.experiment.schema import DEFAULTS
 
@@ -98,16 +101,16 @@ def evaluate_with_test_settings(run_dir: Path, budgets: list[int], episodes: int
     else:
         init_ray({"ray": DEFAULTS["ray"]})
         results = evaluate_checkpoint(str(run_dir / "checkpoint"), budgets, episodes, step_size, out, alpha)
-    return {str(b): [(grad_steps, results[f"budget_{b}"]["success"])] for b in budgets}
+    return {str(b): [(grad_steps, results[budget_key(b)][metric])] for b in budgets}
 
 
-def curves(history: list[dict], budgets: list[int]) -> dict[int, list[tuple[int, float]]]:
-    return {b: [(row["grad_steps"], row[f"budget_{b}/success"]) for row in history
-                if math.isfinite(row.get(f"budget_{b}/success", math.nan))] for b in budgets}
+def curves(history: list[dict], budgets: list[int], metric: str) -> dict[int, list[tuple[int, float]]]:
+    return {b: [(row[GRAD_STEPS], row[budget_metric(b, metric)]) for row in history
+                if math.isfinite(row.get(budget_metric(b, metric), math.nan))] for b in budgets}
 
 
-def final_success(per_seed: dict) -> dict[str, dict[int, float]]:
-    """Each seed's last evaluation: ``{seed: {budget: success}}``."""
+def final_values(per_seed: dict) -> dict[str, dict[int, float]]:
+    """Each seed's last evaluation: ``{seed: {budget: value}}``."""
     return {seed: {int(b): c[-1][1] for b, c in curve.items() if c} for seed, curve in per_seed.items()}
 
 
@@ -125,7 +128,7 @@ def gains_over_steps(per_seed: dict) -> list[tuple[int, int, float, float]]:
     return rows
 
 
-def table(results: dict, budgets: list[int], episodes: int) -> str:
+def table(results: dict, budgets: list[int], episodes: int, metric: str = SUCCESS) -> str:
     lines = ["| arm | seeds | " + " | ".join(f"L={b}" for b in budgets) + " | best L>0 minus L=0 (paired) |",
              "|---|---|" + "---|" * (len(budgets) + 1)]
     for arm, per_seed in results.items():
@@ -137,14 +140,16 @@ def table(results: dict, budgets: list[int], episodes: int) -> str:
                 cells.append(f"{m:.2f} ± {se:.2f}" if math.isfinite(se) else f"{m:.2f}")
             else:
                 cells.append("-")
-        gain = transport_gain(final_success(per_seed))
+        gain = transport_gain(final_values(per_seed))
         cells.append("-" if gain is None else f"L={gain[0]}: {gain[1]:+.2f}" + (
             f" ± {gain[2]:.2f}" if math.isfinite(gain[2]) else ""))
         lines.append(f"| {arm} | {len(per_seed)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + f"\n\nmean ± standard error over seeds; each seed: {episodes} paired episodes per L"
+    return "\n".join(lines) + (f"\n\n{metric}: mean ± standard error over seeds; each seed: {episodes} paired "
+                               "episodes per L")
 
 
-def plot(results: dict, budgets: list[int], out: Path) -> None:
+def plot(results: dict, budgets: list[int], out: Path, metric: str = SUCCESS) -> None:
+    """``<metric>_vs_budget.png``, ``<metric>_vs_steps.png`` (the ``vgf`` arm) and ``<metric>_gain_vs_steps.png``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -156,11 +161,12 @@ def plot(results: dict, budgets: list[int], out: Path) -> None:
         stats = [mean_se([c[str(b)][-1][1] for c in per_seed.values()]) for b in shown]
         ax.errorbar(shown, [m for m, _ in stats], yerr=[0 if math.isnan(s) else s for _, s in stats],
                     marker="o", capsize=3, label=arm)
-    ax.set(xlabel="test-time budget L (transport steps)", ylabel="success (final evaluation)",
-           title="success against L, mean ± s.e. over seeds", ylim=(-0.02, 1.02))
+    limits = {"ylim": (-0.02, 1.02)} if metric == SUCCESS else {}
+    ax.set(xlabel="test-time budget L (transport steps)", ylabel=f"{metric} (final evaluation)",
+           title=f"{metric} against L, mean ± s.e. over seeds", **limits)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "success_vs_budget.png", dpi=120)
+    fig.savefig(out / f"{metric}_vs_budget.png", dpi=120)
     plt.close(fig)
     vgf = results.get("vgf")
     if vgf:
@@ -169,11 +175,11 @@ def plot(results: dict, budgets: list[int], out: Path) -> None:
             steps = sorted({s for c in vgf.values() for s, _ in c.get(str(b), [])})
             means = [np.mean([v for c in vgf.values() for s2, v in c.get(str(b), []) if s2 == s]) for s in steps]
             ax.plot(steps, means, marker="o", label=f"L={b}")
-        ax.set(xlabel="gradient steps", ylabel="success (mean over seeds)", title="VGF: success against steps",
-               ylim=(-0.02, 1.02))
+        ax.set(xlabel="gradient steps", ylabel=f"{metric} (mean over seeds)", title=f"VGF: {metric} against steps",
+               **limits)
         ax.legend()
         fig.tight_layout()
-        fig.savefig(out / "success_vs_steps.png", dpi=120)
+        fig.savefig(out / f"{metric}_vs_steps.png", dpi=120)
         plt.close(fig)
     trained = {arm: gains_over_steps(per_seed) for arm, per_seed in results.items() if "@" not in arm}
     trained = {arm: rows for arm, rows in trained.items() if rows}
@@ -183,11 +189,11 @@ def plot(results: dict, budgets: list[int], out: Path) -> None:
             errors = [0 if math.isnan(r[3]) else r[3] for r in rows]
             ax.errorbar([r[0] for r in rows], [r[2] for r in rows], yerr=errors, marker="o", capsize=3, label=arm)
         ax.axhline(0.0, color="gray", lw=0.8)
-        ax.set(xlabel="gradient steps", ylabel="best L>0 success minus L=0 (paired)",
+        ax.set(xlabel="gradient steps", ylabel=f"best L>0 {metric} minus L=0 (paired)",
                title="does transport pay? mean ± s.e. over seeds")
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out / "gain_vs_steps.png", dpi=120)
+        fig.savefig(out / f"{metric}_gain_vs_steps.png", dpi=120)
         plt.close(fig)
 
 
@@ -207,6 +213,8 @@ def main() -> None:
                         help="also evaluate each trained VGF run at these test-time alphas (no retraining)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an override for every arm, as vgf-ray train --set (e.g. training.acting_bf16=null)")
+    parser.add_argument("--metric", choices=[SUCCESS, RETURN], default=SUCCESS,
+                        help="what the table and plots report (return shows partial progress where success is 0)")
     parser.add_argument("--out", default="runs/study")
     args = parser.parse_args()
     if args.steps < 1000 or args.steps % 1000:
@@ -217,31 +225,32 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results: dict = {}
+    results_file = out / (RESULTS_JSON if args.metric == SUCCESS else f"study-{args.metric}.json")
     for arm in args.arms:
         for seed in args.seeds:
             exp = arm_experiment(args.task, arm, seed, args.steps, args.transitions, args.episodes,
                                  args.evaluations, args.budgets, out, args.set)
             history = run_arm(exp)
             shown = [0] if ARMS[arm].get("algorithm") else args.budgets
-            results.setdefault(arm, {})[str(seed)] = {str(b): c for b, c in curves(history, shown).items()}
-            (out / RESULTS_JSON).write_text(json.dumps(results, indent=1))
+            results.setdefault(arm, {})[str(seed)] = {str(b): c for b, c in curves(history, shown, args.metric).items()}
+            results_file.write_text(json.dumps(results, indent=1))
             print(f"[study] {arm} seed {seed}: " + "  ".join(
-                f"L={b} {c[-1][1]:.2f}" for b, c in curves(history, shown).items() if c), flush=True)
+                f"L={b} {c[-1][1]:.2f}" for b, c in curves(history, shown, args.metric).items() if c), flush=True)
             if ARMS[arm].get("algorithm"):
                 continue
             variants = [(size, None) for size in args.test_step_sizes] + [(None, a) for a in args.test_alphas]
             for size, alpha in variants:
                 name = f"{arm}@test-step{size}" if size is not None else f"{arm}@test-alpha{alpha}"
                 results.setdefault(name, {})[str(seed)] = evaluate_with_test_settings(
-                    Path(exp["output_dir"]), args.budgets, args.episodes, size, alpha, args.steps)
-                (out / RESULTS_JSON).write_text(json.dumps(results, indent=1))
+                    Path(exp["output_dir"]), args.budgets, args.episodes, size, alpha, args.steps, args.metric)
+                results_file.write_text(json.dumps(results, indent=1))
                 print(f"[study] {name} seed {seed}: " + "  ".join(
                     f"L={b} {c[-1][1]:.2f}" for b, c in results[name][str(seed)].items()), flush=True)
-    text = table(results, args.budgets, args.episodes)
-    (out / "table.md").write_text(text + "\n")
-    plot(results, args.budgets, out)
+    text = table(results, args.budgets, args.episodes, args.metric)
+    (out / ("table.md" if args.metric == SUCCESS else f"table-{args.metric}.md")).write_text(text + "\n")
+    plot(results, args.budgets, out, args.metric)
     print(text)
-    print(f"plots: {out / 'success_vs_budget.png'}, {out / 'success_vs_steps.png'}, {out / 'gain_vs_steps.png'}")
+    print(f"plots: {', '.join(str(out / f'{args.metric}_{name}.png') for name in PLOTS)}")
 
 
 if __name__ == "__main__":
