@@ -62,7 +62,8 @@ def arm_experiment(task: str, arm: str, seed: int, steps: int, transitions: int,
     for assignment in (f"seed={seed}", f"iterations={steps // 1000}", "checkpoint_every=0",
                        f"dataset.num_transitions={transitions}", "training.updates_per_iteration=1000",
                        f"training.offline_steps={steps}", f"evaluation.interval={interval}",
-                       f"evaluation.episodes={episodes}", f"evaluation.budgets={budgets}", *extra):
+                       f"evaluation.episodes={episodes}", f"evaluation.budgets={budgets}",
+                       "training.eval_step_size=null", *extra):  # evaluated as trained; other steps: --test-step-sizes
         apply_override(exp, assignment)
     for key, value in ARMS[arm].items():
         section, _, name = key.partition(".")
