@@ -75,6 +75,8 @@ def _mm(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> t
             return torch.bmm(a, w) if batched else a @ w
         if batched:
             return torch.baddbmm(bias, a, w)
+        if bias.dim() == 3:  # a bias per leading index (one observation's share for its particles): [B, 1, out]
+            return torch.baddbmm(bias, a, w.expand(a.shape[0], -1, -1))
         return torch.addmm(bias, a.reshape(-1, a.shape[-1]), w).view(*a.shape[:-1], w.shape[-1])
     out = (torch.bmm(a.to(w.dtype), w) if batched else a.to(w.dtype) @ w).float()
     return out if bias is None else out + bias
@@ -176,7 +178,7 @@ def behavior_sample(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, fl
     first_shares = torch.addcmul(obs_proj.unsqueeze(0), times[:, None, None], pack.behavior_time).unsqueeze(-2)
     x = noise
     for share in first_shares.unbind(0):
-        z = share + _mm(x, pack.behavior_act)
+        z = _mm(x, pack.behavior_act, share)
         if first.ln_weight is not None:
             z = F.layer_norm(z, z.shape[-1:], first.ln_weight, first.ln_bias, LAYER_NORM_EPS)
         h = F.relu(z)
@@ -199,7 +201,7 @@ def critic_value_and_action_grad(pack: WeightPack, obs_proj: torch.Tensor, x: to
     ``obs_proj [E, M, H0]`` is the observation's share of the first layer plus its bias.
     """
     members = pack.critic_act.shape[0]
-    z = obs_proj + _mm(x.expand(members, -1, -1), pack.critic_act)
+    z = _mm(x.expand(members, -1, -1), pack.critic_act, obs_proj)
     cache = []
     hidden = len(pack.critic) - 1
     h = z
