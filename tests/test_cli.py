@@ -71,6 +71,24 @@ def test_train_then_evaluate(ray_session, tiny_experiment, tmp_path, capsys):
     assert "alpha must be a finite number > 0, got 0.0" in capsys.readouterr().err
 
 
+def test_evaluate_defaults_to_the_runs_test_time_step_size(ray_session, tiny_experiment, tmp_path, capsys,
+                                                           monkeypatch):
+    """A run trained with ``eval_step_size`` is evaluated at it again by ``vgf-ray evaluate``, not at vgf_lr."""
+    assert main(["train", str(tiny_experiment), "--set", "training.eval_step_size=0.03", "--set", "iterations=1",
+                 "--set", "training.online_env_steps=0", "--quiet"]) == 0
+    checkpoint = json.loads(capsys.readouterr().out)["checkpoint"]
+    from vgf_ray.rllib import evaluation
+
+    used = []
+    real = evaluation.run_budget_evaluation
+    monkeypatch.setattr(evaluation, "run_budget_evaluation",
+                        lambda group, budgets, episodes, step_size, values: used.append(step_size) or real(
+                            group, budgets, episodes, step_size, values))
+    for flags in ([], ["--step-size", "0.01"]):
+        assert main(["evaluate", checkpoint, "--budgets", "1", "--episodes", "1", *flags]) == 0
+    assert used == [0.03, 0.01]
+
+
 def test_experiment_errors_name_the_problem(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("trainig: {num_particles: 3}\n")

@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--budgets", type=int, nargs="+", default=[0, 1, 2, 3])
     p.add_argument("--episodes", type=int, default=10)
-    p.add_argument("--step-size", type=float, default=None, help="transport step size (default: training vgf_lr)")
+    p.add_argument("--step-size", type=float, default=None,
+                   help="transport step size (default: the run's eval_step_size, else its vgf_lr)")
     p.add_argument("--alpha", type=float, default=None, help="transport alpha (default: the trained run's)")
     p.add_argument("--out-dir", default=None)
     p.set_defaults(func=cmd_evaluate)

@@ -88,6 +88,7 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
     gets a warning that it is a pickle, unless ``trust_checkpoint`` (a Tune trial's own checkpoints).
     """
     from vgf_ray.rllib.checkpoint_check import check_checkpoint
+    from vgf_ray.rllib.evaluation import evaluation_step_size
 
     if from_checkpoint and resume:
         raise ExperimentError("use either --from-checkpoint (weights only) or --resume (whole run), not both")
@@ -155,7 +156,7 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
             row = summarize(result, budgets, config.evaluation_interval, config.offline_steps)
             row["iteration_s"] = time.perf_counter() - start
             history.append(row)
-            step_size = algo.budget_values()["vgf_lr"] if config.eval_step_size is None else config.eval_step_size
+            step_size = evaluation_step_size(config, algo.budget_values())
             # Kept current, so an interrupted (or Tune-stopped) run leaves its curve and latest evaluation behind.
             final = write_run_outputs(history, budgets, out_dir, step_size, online_start)
             tracker.log(row)
@@ -191,11 +192,12 @@ def evaluate_checkpoint(checkpoint: str, budgets: list[int], episodes: int, step
                         out_dir: str | Path | None = None, alpha: float | None = None) -> dict:
     """Restore a trained VGF and evaluate it at each budget; writes JSON and the budget plot.
 
-    ``step_size`` and ``alpha`` are test-time transport settings (default: the trained run's)."""
+    ``step_size`` and ``alpha`` are test-time transport settings (default: the trained run's, its
+    ``eval_step_size`` included)."""
     from vgf_ray.plots import plot_budget_curve
     from vgf_ray.rllib import VGF
     from vgf_ray.rllib.checkpoint_check import check_checkpoint
-    from vgf_ray.rllib.evaluation import run_budget_evaluation
+    from vgf_ray.rllib.evaluation import evaluation_step_size, run_budget_evaluation
 
     if step_size is not None and not (math.isfinite(step_size) and step_size >= 0):
         raise ConfigError(f"evaluate: step size must be a finite number >= 0, got {step_size!r}")
@@ -207,7 +209,7 @@ def evaluate_checkpoint(checkpoint: str, budgets: list[int], episodes: int, step
         values = algo.budget_values()
         if alpha is not None:
             values = {**values, "vgf_alpha": float(alpha)}
-        size = step_size if step_size is not None else values["vgf_lr"]
+        size = step_size if step_size is not None else evaluation_step_size(algo.config, values)
         group = algo.eval_env_runner_group or algo.env_runner_group
         group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
         results, _ = run_budget_evaluation(group, budgets, episodes, size, values)

@@ -82,11 +82,17 @@ def _report(algorithm, results: dict[str, Any], budgets: list[int], env_steps: i
     return results, env_steps, env_steps
 
 
+def evaluation_step_size(config, budget_values: dict[str, Any]) -> float:
+    """The test-time transport step size of a run: its ``eval_step_size`` where set, else the training step size
+    in force (a schedule's current ``vgf_lr``)."""
+    return config.eval_step_size if config.eval_step_size is not None else budget_values["vgf_lr"]
+
+
 def evaluate_budgets(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], int, int]:
     """RLlib ``custom_evaluation_function``: ``evaluation_duration`` episodes at every budget in ``eval_budgets``."""
     config = algorithm.config
     values = algorithm.budget_values()
-    step_size = config.eval_step_size if config.eval_step_size is not None else values["vgf_lr"]
+    step_size = evaluation_step_size(config, values)
     budgets = list(config.eval_budgets)
     results, env_steps = run_budget_evaluation(eval_env_runner_group, budgets, int(config.evaluation_duration),
                                                step_size, values)
