@@ -9,10 +9,12 @@ three plots: success against L per arm, VGF's success against gradient steps per
 L > 0 over L = 0 against gradient steps. ``--metric return`` reports the episode return instead (partial progress
 on tasks no run solves yet, e.g. puzzle-3x3-play at this scale), into ``table-return.md`` and ``return_*.png``.
 
-Usage (about 8 min per VGF run of 20k steps here; CQL is RLlib's and far slower, see README "Baselines"):
+Usage (about 8 min per VGF run of 20k steps here; CQL is RLlib's and far slower, see README "Baselines"); ``--report``
+tabulates what a folder holds (arms with different seed sets) without training:
     python benchmarks/learning_study.py --task cube-single-play --steps 20000 --seeds 0 1 2 \
         --arms vgf vgf-ltrain0 vgf-ltrain3 vgf-no-bwgrad vgf-min avgf bc iql --out runs/study-cube
     --test-step-sizes 0.01 0.02 --test-alphas 2.0   # also: each trained VGF run at other test-time settings
+    python benchmarks/learning_study.py --task cube-single-play --report --arms vgf vgf-min bc iql --out runs/study-cube
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ ARMS: dict[str, dict] = {
 }
 RESULTS_JSON = "study.json"
 PLOTS = ("vs_budget", "vs_steps", "gain_vs_steps")  # each as <metric>_<plot>.png
+STEP_TAG, ALPHA_TAG = "test-step", "test-alpha"  # folders of a run's test-time evaluations
 
 
 def arm_experiment(task: str, arm: str, seed: int, steps: int, transitions: int, episodes: int, evaluations: int,
@@ -87,6 +90,25 @@ def run_arm(exp: dict) -> list[dict]:
     return run_experiment(exp, progress=True)["history"]
 
 
+def finished_seeds(out: Path, arm: str) -> list[int]:
+    """Seeds of ``arm`` whose run under ``out`` finished (history and final checkpoint written)."""
+    runs = (out / arm).glob("seed*")
+    return sorted(int(d.name[4:]) for d in runs if (d / "history.json").exists() and (d / "checkpoint").exists())
+
+
+def stored_test_settings(run_dir: Path) -> list[tuple[float | None, float | None]]:
+    """``(step size, alpha)`` of every test-time evaluation stored beside a run (``test-step<S>``/``test-alpha<A>``)."""
+    found = []
+    for folder in sorted(run_dir.glob("test-*")):
+        if not (folder / "evaluation.json").exists():
+            continue
+        if folder.name.startswith(STEP_TAG):
+            found.append((float(folder.name[len(STEP_TAG):]), None))
+        elif folder.name.startswith(ALPHA_TAG):
+            found.append((None, float(folder.name[len(ALPHA_TAG):])))
+    return found
+
+
 def evaluate_with_test_settings(run_dir: Path, budgets: list[int], episodes: int, step_size: float | None,
                                 alpha: float | None, grad_steps: int, metric: str) -> dict[str, list]:
     """The trained run's final checkpoint evaluated with another test-time step size or alpha (no retraining):
@@ -94,7 +116,7 @@ def evaluate_with_test_settings(run_dir: Path, budgets: list[int], episodes: int
     from vgf_ray.experiment import evaluate_checkpoint, init_ray
     from vgf_ray.experiment.schema import DEFAULTS
 
-    tag = f"test-step{step_size}" if step_size is not None else f"test-alpha{alpha}"
+    tag = f"{STEP_TAG}{step_size}" if step_size is not None else f"{ALPHA_TAG}{alpha}"
     out = run_dir / tag
     stored = out / "evaluation.json"
     if stored.exists():
@@ -216,6 +238,9 @@ def main() -> None:
                         help="an override for every arm, as vgf-ray train --set (e.g. training.acting_bf16=null)")
     parser.add_argument("--metric", choices=[SUCCESS, RETURN], default=SUCCESS,
                         help="what the table and plots report (return shows partial progress where success is 0)")
+    parser.add_argument("--report", action="store_true",
+                        help="train nothing: tabulate the finished runs of --arms under --out (every seed there, "
+                             "with the test-time evaluations stored beside them)")
     parser.add_argument("--out", default="runs/study")
     args = parser.parse_args()
     if args.steps < 1000 or args.steps % 1000:
@@ -228,7 +253,7 @@ def main() -> None:
     results: dict = {}
     results_file = out / (RESULTS_JSON if args.metric == SUCCESS else f"study-{args.metric}.json")
     for arm in args.arms:
-        for seed in args.seeds:
+        for seed in finished_seeds(out, arm) if args.report else args.seeds:
             exp = arm_experiment(args.task, arm, seed, args.steps, args.transitions, args.episodes,
                                  args.evaluations, args.budgets, out, args.set)
             history = run_arm(exp)
@@ -240,8 +265,10 @@ def main() -> None:
             if ARMS[arm].get("algorithm"):
                 continue
             variants = [(size, None) for size in args.test_step_sizes] + [(None, a) for a in args.test_alphas]
+            if args.report:
+                variants = stored_test_settings(Path(exp["output_dir"]))
             for size, alpha in variants:
-                name = f"{arm}@test-step{size}" if size is not None else f"{arm}@test-alpha{alpha}"
+                name = f"{arm}@{STEP_TAG}{size}" if size is not None else f"{arm}@{ALPHA_TAG}{alpha}"
                 results.setdefault(name, {})[str(seed)] = evaluate_with_test_settings(
                     Path(exp["output_dir"]), args.budgets, args.episodes, size, alpha, args.steps, args.metric)
                 results_file.write_text(json.dumps(results, indent=1))
