@@ -178,12 +178,13 @@ def plot(results: dict, budgets: list[int], out: Path, metric: str = SUCCESS) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    colors = plt.cm.tab20(np.linspace(0.0, 1.0, 20))  # matplotlib's default cycle repeats after 10 arms
     fig, ax = plt.subplots(figsize=(6, 4))
-    for arm, per_seed in results.items():
+    for i, (arm, per_seed) in enumerate(results.items()):
         shown = [b for b in budgets if all(c.get(str(b)) for c in per_seed.values())]
         stats = [mean_se([c[str(b)][-1][1] for c in per_seed.values()]) for b in shown]
         ax.errorbar(shown, [m for m, _ in stats], yerr=[0 if math.isnan(s) else s for _, s in stats],
-                    marker="o", capsize=3, label=arm)
+                    marker="o", capsize=3, label=arm, color=colors[i % len(colors)])
     limits = {"ylim": (-0.02, 1.02)} if metric == SUCCESS else {}
     ax.set(xlabel="test-time budget L (transport steps)", ylabel=f"{metric} (final evaluation)",
            title=f"{metric} against L, mean ± s.e. over seeds", **limits)
@@ -208,9 +209,10 @@ def plot(results: dict, budgets: list[int], out: Path, metric: str = SUCCESS) ->
     trained = {arm: rows for arm, rows in trained.items() if rows}
     if trained:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for arm, rows in trained.items():
+        for i, (arm, rows) in enumerate(trained.items()):
             errors = [0 if math.isnan(r[3]) else r[3] for r in rows]
-            ax.errorbar([r[0] for r in rows], [r[2] for r in rows], yerr=errors, marker="o", capsize=3, label=arm)
+            ax.errorbar([r[0] for r in rows], [r[2] for r in rows], yerr=errors, marker="o", capsize=3, label=arm,
+                        color=colors[i % len(colors)])
         ax.axhline(0.0, color="gray", lw=0.8)
         ax.set(xlabel="gradient steps", ylabel=f"best L>0 {metric} minus L=0 (paired)",
                title="does transport pay? mean ± s.e. over seeds")
