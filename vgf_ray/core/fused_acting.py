@@ -243,9 +243,10 @@ def critic_value_and_action_grad(pack: WeightPack, obs_proj: torch.Tensor, x: to
     return q_out, grad.sum(0)
 
 
-def kernel_and_repulsion_closed_form(x: torch.Tensor, bandwidth_grad: bool = True) -> tuple[torch.Tensor,
-                                                                                           torch.Tensor]:
-    """``kernel_and_repulsion`` of ``vgf_ray.core.transport`` without autograd: ``[B, N, d] -> (K, R)``.
+def kernel_and_repulsion_closed_form(x: torch.Tensor, bandwidth_grad: bool = True, repulsion: bool = True
+                                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``kernel_and_repulsion`` of ``vgf_ray.core.transport`` without autograd: ``[B, N, d] -> (K, R)``; R is None
+    without ``repulsion`` (the kernel alone).
 
     R_r = sum_c C_rc (x_r - x_c) with C = 2 gamma K (the kernel's slope at a fixed bandwidth) minus, with
     ``bandwidth_grad``, 2 dS/dmed W: W holds the median's interpolation weights on the two middle sorted squared
@@ -262,6 +263,8 @@ def kernel_and_repulsion_closed_form(x: torch.Tensor, bandwidth_grad: bool = Tru
     h = med * scale
     gamma = h.clamp_min(1e-12).mul_(2.0).add_(1e-6).reciprocal_()[..., None, None]  # [B, 1, 1]
     k = (d2 * gamma).neg_().exp_()
+    if not repulsion:
+        return k, None
     coefficient = k * gamma
     if bandwidth_grad:
         # S = sum_rc k_rc; dS/dmed = dS/dgamma * dgamma/dh * dh/dmed = -sum(k d2) * (-2 gamma^2) * scale.
@@ -302,10 +305,12 @@ def fused_act(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: i
     for t in range(1, steps + 1):
         _, score = critic_value_and_action_grad(pack, obs_proj, x.reshape(b * n, d), settings.q_agg)
         score = score.reshape(b, n, d)
-        k, rep = kernel_and_repulsion_closed_form(x, settings.bandwidth_grad and settings.repulsion)
-        # phi = (K G / alpha + R) / N, or (K G / alpha) / N without repulsion, as one batched matmul.
-        phi = torch.baddbmm(rep, k, score, beta=1.0 / n if settings.repulsion else 0.0,
-                            alpha=1.0 / (settings.alpha * n))
+        if settings.repulsion:  # phi = (K G / alpha + R) / N as one batched matmul
+            k, rep = kernel_and_repulsion_closed_form(x, settings.bandwidth_grad)
+            phi = torch.baddbmm(rep, k, score, beta=1.0 / n, alpha=1.0 / (settings.alpha * n))
+        else:  # the kernel-smoothed score alone: the repulsion is not computed at all
+            k = kernel_and_repulsion_closed_form(x, False, repulsion=False)[0]
+            phi = torch.bmm(k, score).mul_(1.0 / (settings.alpha * n))
         if settings.step_rule == "adam":  # Adam on the loss -phi, so m holds minus its first moment
             m = phi * (1 - ADAM_BETA1) if m is None else torch.lerp(m, phi, 1 - ADAM_BETA1)
             v = phi * phi * (1 - ADAM_BETA2) if v is None else torch.addcmul(v * ADAM_BETA2, phi, phi,
