@@ -255,7 +255,10 @@ def main() -> None:
     results: dict = {}
     results_file = out / (RESULTS_JSON if args.metric == SUCCESS else f"study-{args.metric}.json")
     for arm in args.arms:
-        for seed in finished_seeds(out, arm) if args.report else args.seeds:
+        seeds = finished_seeds(out, arm) if args.report else args.seeds
+        if not seeds:
+            print(f"[study] {arm}: no finished run under {out / arm} (seed*/history.json and checkpoint/)", flush=True)
+        for seed in seeds:
             exp = arm_experiment(args.task, arm, seed, args.steps, args.transitions, args.episodes,
                                  args.evaluations, args.budgets, out, args.set)
             history = run_arm(exp)
@@ -276,6 +279,8 @@ def main() -> None:
                 results_file.write_text(json.dumps(results, indent=1))
                 print(f"[study] {name} seed {seed}: " + "  ".join(
                     f"L={b} {c[-1][1]:.2f}" for b, c in results[name][str(seed)].items()), flush=True)
+    if not results:
+        parser.error(f"--report: none of the arms {args.arms} has a finished run under {out}")
     text = table(results, args.budgets, args.episodes, args.metric)
     (out / ("table.md" if args.metric == SUCCESS else f"table-{args.metric}.md")).write_text(text + "\n")
     plot(results, args.budgets, out, args.metric)
