@@ -13,6 +13,8 @@ train their manipulation baselines):
 - ``cql``: conservative weight 5, 10 sampled actions, temperature 1, no Lagrangian, actor lr 1e-4, critic lr 3e-4,
   no BC warm-up: Kumar et al. (2020)'s continuous-control settings (the CQL authors give none for OGBench;
   ``bc_iters: 0`` because CPU-scale runs are shorter than their 10k-40k-step warm-ups).
+- ``iql`` and ``cql``: ``q_network: mlp``, each critic one MLP over the concatenated state and action, as those
+  authors (and FQL) build it; ``multi_stream`` is RLlib's SAC-catalog default (``vgf_ray.baselines.q_network``).
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ MLP = {"fcnet_hiddens": [512, 512, 512, 512], "fcnet_activation": "relu"}
 RECOMMENDED: dict[str, dict[str, Any]] = {
     "bc": {"lr": 3e-4, "model": MLP},
     "iql": {"expectile": 0.9, "beta": 10.0, "actor_lr": 3e-4, "critic_lr": 3e-4, "value_lr": 3e-4, "tau": 0.005,
-            "twin_q": True, "model": MLP},
+            "twin_q": True, "q_network": "mlp", "model": MLP},
     "cql": {"min_q_weight": 5.0, "num_actions": 10, "temperature": 1.0, "lagrangian": False, "bc_iters": 0,
             "actor_lr": 1e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4, "lr": None, "tau": 0.005, "twin_q": True,
-            "model": MLP},
+            "q_network": "mlp", "model": MLP},
 }
 
 
@@ -71,9 +73,11 @@ def baseline_settings(algorithm: str, training: dict) -> tuple[dict[str, Any], d
 def build_baseline_config(exp: dict):
     """The RLlib config of ``exp['algorithm']``: the same env, dataset, seed, evaluation and resources as VGF's."""
     import torch
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
     from vgf_ray.baselines.algorithms import CONFIG_CLASSES
     from vgf_ray.baselines.offline_format import ensure_rllib_offline_data
+    from vgf_ray.baselines.q_network import Q_NETWORKS, q_network_catalog
     from vgf_ray.experiment.build import learner_gpus
 
     algorithm = exp["algorithm"]
@@ -88,6 +92,11 @@ def build_baseline_config(exp: dict):
         print(f"note: {algorithm} has no transport budget; it is evaluated once per round, reported as budget 0",
               flush=True)
     model = own.pop("model")
+    q_network = own.pop("q_network", None)
+    if q_network is not None and "q_network" not in RECOMMENDED[algorithm]:
+        raise ExperimentError(f"training.{algorithm}.q_network: {algorithm} has no critic")
+    if q_network is not None and q_network not in Q_NETWORKS:
+        raise ExperimentError(f"training.{algorithm}.q_network: {q_network!r} is not one of {list(Q_NETWORKS)}")
     config = CONFIG_CLASSES[algorithm]()
     config.dataset = dict(exp["dataset"])
     config.offline_steps = shared.get("offline_steps")
@@ -98,6 +107,8 @@ def build_baseline_config(exp: dict):
         config.training(train_batch_size_per_learner=int(shared.get("train_batch_size_per_learner", 256)),
                         gamma=float(shared.get("discount", 0.99)), **own)
         config.rl_module(model_config=model)
+        if q_network is not None:
+            config.rl_module(rl_module_spec=RLModuleSpec(catalog_class=q_network_catalog(q_network)))
         config.evaluation(evaluation_interval=ev.get("interval", 1), evaluation_duration=int(ev.get("episodes", 10)),
                           evaluation_num_env_runners=int(ev.get("num_env_runners", 0)))
         num_learners = int(res.get("num_learners", 0))
