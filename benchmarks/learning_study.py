@@ -49,6 +49,9 @@ ARMS: dict[str, dict] = {
     "bc": {"algorithm": "bc", "training.bc": CPU_MODEL},
     "iql": {"algorithm": "iql", "training.iql": CPU_MODEL},
     "cql": {"algorithm": "cql", "training.cql": CPU_MODEL},
+    # RLlib's own multi-stream critics (tanh fusion layers) instead of MLP([s, a]): vgf_ray.baselines.q_network
+    "iql-multistream": {"algorithm": "iql", "training.iql": {**CPU_MODEL, "q_network": "multi_stream"}},
+    "cql-multistream": {"algorithm": "cql", "training.cql": {**CPU_MODEL, "q_network": "multi_stream"}},
 }
 RESULTS_JSON = "study.json"
 PLOTS = ("vs_budget", "vs_steps", "gain_vs_steps")  # each as <metric>_<plot>.png
