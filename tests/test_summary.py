@@ -41,3 +41,15 @@ def test_library_noise_is_dropped_and_other_messages_kept(caplog):
         warnings.warn("WARN: Box low's precision lowered by casting to float32", stacklevel=1)
         warnings.warn("a warning the user should see", stacklevel=1)
     assert [str(w.message) for w in caught] == ["a warning the user should see"]
+
+
+def test_learning_curve_before_the_first_evaluation_warns_nothing(tmp_path):
+    """Iterations before a run's first evaluation plot an empty curve; it must not print matplotlib's warning."""
+    from vgf_ray.metrics import GRAD_STEPS, budget_metric
+    from vgf_ray.plots import plot_learning_curves
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_learning_curves([{GRAD_STEPS: 1000}], [0, 1], tmp_path / "empty.png")
+        plot_learning_curves([{GRAD_STEPS: 1000, budget_metric(0): 0.5}], [0, 1], tmp_path / "one.png")
+    assert (tmp_path / "empty.png").stat().st_size > 0 and (tmp_path / "one.png").stat().st_size > 0

@@ -12,6 +12,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 from vgf_ray.metrics import GRAD_STEPS, RETURN, STEP, SUCCESS, budget_key, budget_metric  # noqa: E402
 
 
+def _legend(ax, **kwargs) -> None:
+    """A legend once something is drawn: before a run's first evaluation there is no line, and matplotlib warns
+    about an empty legend at every iteration (a warning nobody can act on)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
 def plot_learning_curves(history: list[dict], budgets: list[int], path: str | Path, metric: str = SUCCESS,
                          online_start: int | None = None) -> None:
     """One line per budget: evaluation ``metric`` against steps (offline gradient steps, then online env steps)."""
@@ -29,7 +36,7 @@ def plot_learning_curves(history: list[dict], budgets: list[int], path: str | Pa
     ax.set_ylabel(f"evaluation {metric}")
     ax.set_title(f"VGF learning curve per test-time transport budget ({metric})")
     ax.grid(alpha=0.3)
-    ax.legend()
+    _legend(ax)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
@@ -67,7 +74,7 @@ def plot_trial_curves(histories: dict[str, list[dict]], path: str | Path) -> Non
     ax.set_ylabel("best success over test-time budgets")
     ax.set_title("Sweep trials")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
