@@ -9,7 +9,7 @@ three plots: success against L per arm, VGF's success against gradient steps per
 L > 0 over L = 0 against gradient steps. ``--metric return`` reports the episode return instead (partial progress
 on tasks no run solves yet, e.g. puzzle-3x3-play at this scale), into ``table-return.md`` and ``return_*.png``.
 
-Usage (per run of 20k steps here: VGF 8-13 min, IQL about 10, CQL about 40 (RLlib's; README "Baselines"));
+Usage (per run of 20k steps here: VGF 8-13 min, IQL about 7, CQL about 40 (RLlib's; README "Baselines"));
 ``--report`` tabulates what a folder holds (arms with different seed sets) without training:
     python benchmarks/learning_study.py --task cube-single-play --steps 20000 --seeds 0 1 2 \
         --arms vgf vgf-ltrain0 vgf-ltrain3 vgf-no-bwgrad vgf-min avgf bc iql --out runs/study-cube
