@@ -22,7 +22,7 @@ import common  # noqa: E402
 from learning_study import arm_experiment  # noqa: E402
 
 from vgf_ray.baselines.build import RECOMMENDED  # noqa: E402
-from vgf_ray.baselines.q_network import Q_NETWORKS  # noqa: E402
+from vgf_ray.baselines.q_network import Q_NETWORK_CATALOGS  # noqa: E402
 
 
 def build_learner(task: str, algorithm: str, q_network: str | None, transitions: int, width: list[int]):
@@ -57,7 +57,7 @@ def main() -> None:
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     learners = {}
     for algorithm in args.algorithms:
-        for q_network in Q_NETWORKS if "q_network" in RECOMMENDED[algorithm] else (None,):
+        for q_network in Q_NETWORK_CATALOGS if "q_network" in RECOMMENDED[algorithm] else (None,):
             algo, learner = build_learner(args.task, algorithm, q_network, args.transitions, args.width)
             learner.run_baseline_updates(3, 0)  # warm-up
             learners[(algorithm, q_network)] = (algo, learner)

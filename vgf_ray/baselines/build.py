@@ -77,7 +77,7 @@ def build_baseline_config(exp: dict):
 
     from vgf_ray.baselines.algorithms import CONFIG_CLASSES
     from vgf_ray.baselines.offline_format import ensure_rllib_offline_data
-    from vgf_ray.baselines.q_network import Q_NETWORKS, q_network_catalog
+    from vgf_ray.baselines.q_network import Q_NETWORK_CATALOGS
     from vgf_ray.experiment.build import learner_gpus
 
     algorithm = exp["algorithm"]
@@ -95,8 +95,9 @@ def build_baseline_config(exp: dict):
     q_network = own.pop("q_network", None)
     if q_network is not None and "q_network" not in RECOMMENDED[algorithm]:
         raise ExperimentError(f"training.{algorithm}.q_network: {algorithm} has no critic")
-    if q_network is not None and q_network not in Q_NETWORKS:
-        raise ExperimentError(f"training.{algorithm}.q_network: {q_network!r} is not one of {list(Q_NETWORKS)}")
+    if q_network is not None and q_network not in Q_NETWORK_CATALOGS:
+        raise ExperimentError(f"training.{algorithm}.q_network: {q_network!r} is not one of "
+                              f"{list(Q_NETWORK_CATALOGS)}")
     config = CONFIG_CLASSES[algorithm]()
     config.dataset = dict(exp["dataset"])
     config.offline_steps = shared.get("offline_steps")
@@ -108,7 +109,7 @@ def build_baseline_config(exp: dict):
                         gamma=float(shared.get("discount", 0.99)), **own)
         config.rl_module(model_config=model)
         if q_network is not None:
-            config.rl_module(rl_module_spec=RLModuleSpec(catalog_class=q_network_catalog(q_network)))
+            config.rl_module(rl_module_spec=RLModuleSpec(catalog_class=Q_NETWORK_CATALOGS[q_network]))
         config.evaluation(evaluation_interval=ev.get("interval", 1), evaluation_duration=int(ev.get("episodes", 10)),
                           evaluation_num_env_runners=int(ev.get("num_env_runners", 0)))
         num_learners = int(res.get("num_learners", 0))

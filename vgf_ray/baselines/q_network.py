@@ -22,8 +22,6 @@ from ray.rllib.core.models.configs import MLPEncoderConfig
 from ray.rllib.core.models.torch.encoder import TorchMLPEncoder
 from ray.rllib.utils.annotations import override
 
-Q_NETWORKS = ("mlp", "multi_stream")  # training.<iql|cql>.q_network
-
 
 class ConcatMLPEncoder(TorchMLPEncoder):
     """An MLP encoder whose input is ``[obs, action]``, the batch layout RLlib's SAC-family Q forward passes."""
@@ -53,8 +51,5 @@ class ConcatQCatalog(SACCatalog):
         return ConcatMLPEncoder(self.qf_encoder_config)
 
 
-def q_network_catalog(choice: str) -> type[SACCatalog]:
-    """The catalog class for ``training.<algorithm>.q_network``."""
-    if choice not in Q_NETWORKS:
-        raise ValueError(f"q_network: {choice!r} is not one of {list(Q_NETWORKS)}")
-    return ConcatQCatalog if choice == "mlp" else SACCatalog
+# training.<iql|cql>.q_network -> the catalog that builds the module's critics
+Q_NETWORK_CATALOGS: dict[str, type[SACCatalog]] = {"mlp": ConcatQCatalog, "multi_stream": SACCatalog}
