@@ -178,7 +178,7 @@ def test_q_network_mlp_is_one_mlp_over_state_and_action(tmp_path, pointmaze_npz,
     assert tuple(first.shape) == (32, 4 + 2)  # the first layer sees the state and the action together
     assert any(name.startswith("base_encoders.actions") for name, _ in streams.qf_encoder.named_parameters())
     obs = torch.zeros(3, 4)
-    actions = torch.tensor([[0.0, 0.0], [0.5, -0.5], [-1.0, 1.0]], requires_grad=True)
+    actions = torch.tensor([[0.0, 0.0], [0.5, -0.5], [-1.0, 1.0]])
     q = mlp.qf(mlp.qf_encoder({Columns.OBS: obs, Columns.ACTIONS: actions})[ENCODER_OUT])
     assert q.shape == (3, 1) and len(set(q.squeeze(1).tolist())) == 3  # the value depends on the action
     with pytest.raises(ExperimentError, match=rf"training.{algorithm}.q_network: 'wide' is not one of"):

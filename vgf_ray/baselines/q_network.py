@@ -38,7 +38,8 @@ class ConcatQCatalog(SACCatalog):
     @override(SACCatalog)
     def _build_qf_encoder_continuous(self, framework: str) -> Encoder:
         if len(self.observation_space.shape) != 1 or not isinstance(self.action_space, gym.spaces.Box):
-            raise ValueError("q_network: mlp needs flat Box observations and actions; use q_network: multi_stream")
+            raise ValueError(f"training.<iql|cql>.q_network: mlp needs flat Box observations and Box actions, got "
+                             f"{self.observation_space} and {self.action_space}; set it to multi_stream")
         hiddens = list(self._model_config_dict["fcnet_hiddens"])
         activation = self._model_config_dict["fcnet_activation"]
         self.qf_encoder_config = MLPEncoderConfig(
