@@ -4,9 +4,15 @@ Measures VGFTorchRLModule.forward_inference, i.e. what an EnvRunner calls, at th
 and bf16, for every acting path (``training.acting``): ``eager`` (autograd, the reference and baseline of the
 ratios), ``fused`` (closed-form gradients, vgf_ray.core.fused_acting) and ``compiled`` (the fused function under
 torch.compile). Each figure is the median of ``--repeats`` runs of ``--calls`` calls; the spread (max/min of the
-repeats) is printed beside it. The authors' JAX figures (issue 10, same machine type) are printed for comparison.
+repeats) is printed beside it. The authors' JAX figures (issue 10, same machine type, one observation) are
+printed for comparison.
+
+``--no-rllib`` times ``VGFNetworks.act`` itself (the same acting rule without RLlib's module around it; needs only
+torch), ``--device cuda`` acts on a GPU, and ``--batch`` acts for several observations per call (vectorised envs).
+A figure is then ms per call, not per action.
 
 Usage: python benchmarks/acting_latency.py [--calls 200] [--repeats 5] [--threads N] [--paths eager fused compiled]
+                                           [--no-rllib] [--device cuda] [--batch 1 16]
 """
 
 from __future__ import annotations
@@ -41,19 +47,44 @@ def make_module(overrides: dict, bf16: bool, acting: str):
                             model_config={"vgf": hp.to_dict()}).eval()
 
 
-def latency_ms(module, steps: int, calls: int, repeats: int) -> tuple[float, float]:
-    """(median ms per action, max/min spread) over ``repeats`` runs of ``calls`` calls."""
+def make_actor(overrides: dict, bf16: bool, acting: str, rllib: bool, batch: int, device: str):
+    """``act(steps)``: a function of no arguments that acts once for ``batch`` observations at ``steps``, through
+    the RLlib module (what an EnvRunner calls) or, without ``rllib``, through ``VGFNetworks.act`` alone."""
     torch = common.torch
-    obs = {"obs": torch.randn(1, common.CUBE_OBS)}
-    module.set_budget(steps)
+    obs = torch.randn(batch, common.CUBE_OBS, device=device)
+    if rllib:
+        module = make_module(overrides, bf16, acting).to(device)
+
+        def act(steps: int):
+            module.set_budget(steps)
+            return lambda: module.forward_inference({"obs": obs})
+        return act
+    from vgf_ray.core.hparams import VGFHyperParams
+    from vgf_ray.core.transport import TransportBudget
+    from vgf_ray.core.vgf import VGFNetworks
+
+    nets = VGFNetworks(common.CUBE_OBS, common.CUBE_ACT, VGFHyperParams(**overrides, bf16=bf16, acting=acting))
+    nets = nets.to(device)
+
+    def act(steps: int):
+        budget = TransportBudget(steps, nets.hp.vgf_lr)
+        return lambda: nets.act(obs, budget)
+    return act
+
+
+def latency_ms(call, calls: int, repeats: int) -> tuple[float, float]:
+    """(median ms per call, max/min spread) over ``repeats`` runs of ``calls`` calls (the GPU's queue drained)."""
+    torch = common.torch
     runs = []
     with torch.no_grad():
         for _ in range(10):  # warm-up (and compilation for the compiled path)
-            module.forward_inference(obs)
+            call()
         for _ in range(repeats):
+            common.synchronize()
             start = time.perf_counter()
             for _ in range(calls):
-                module.forward_inference(obs)
+                call()
+            common.synchronize()
             runs.append(1000.0 * (time.perf_counter() - start) / calls)
     return statistics.median(runs), max(runs) / min(runs)
 
@@ -65,31 +96,40 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
     parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
     parser.add_argument("--configs", nargs="+", choices=list(common.CONFIGS), default=list(common.CONFIGS))
+    parser.add_argument("--dtypes", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"])
+    parser.add_argument("--no-rllib", action="store_true", help="time VGFNetworks.act alone (needs only torch)")
+    parser.add_argument("--device", default="cpu", help="torch device to act on, e.g. cuda (default cpu)")
+    parser.add_argument("--batch", nargs="+", type=int, default=[1], help="observations per call (default 1)")
     args = parser.parse_args()
-    if args.calls < 1 or args.repeats < 1 or (args.threads is not None and args.threads < 1):
-        parser.error("--calls, --repeats and --threads must be >= 1")
+    if args.calls < 1 or args.repeats < 1 or (args.threads is not None and args.threads < 1) or min(args.batch) < 1:
+        parser.error("--calls, --repeats, --threads and --batch must be >= 1")
+    common.check_device(args.device, parser)
     torch = common.torch
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     print(f"machine: {common.machine()}")
-    print(f"{'config':<7}{'dtype':<6}{'path':<10}" + "".join(f"{f'L={s} ms':>10}" for s in BUDGETS)
-          + "   x eager (L=0/1/3)      spread    JAX fp32 ms")
+    print(f"acting through {'VGFNetworks.act' if args.no_rllib else 'VGFTorchRLModule.forward_inference'} "
+          f"on {args.device}")
+    print(f"{'config':<7}{'dtype':<6}{'path':<10}{'batch':>6}" + "".join(f"{f'L={s} ms':>10}" for s in BUDGETS)
+          + "   x eager (L=0/1/3)      spread    JAX fp32 ms (batch 1)")
     for name in args.configs:
-        for bf16 in (False, True):
-            baseline = None
-            for path in args.paths:
-                start = time.perf_counter()
-                module = make_module(common.CONFIGS[name], bf16, path)
-                figures = [latency_ms(module, steps, args.calls, args.repeats) for steps in BUDGETS]
-                ms = [f[0] for f in figures]
-                if path == "eager":
-                    baseline = ms
-                ratio = " / ".join(f"{b / m:.2f}" for b, m in zip(baseline, ms)) if baseline else "-"
-                spread = max(f[1] for f in figures)
-                jax = " / ".join(f"{v}" for v in JAX_REFERENCE_MS[name])
-                print(f"{name:<7}{'bf16' if bf16 else 'fp32':<6}{path:<10}" + "".join(f"{m:10.3f}" for m in ms)
-                      + f"   {ratio:<22} {spread:6.2f}    {jax}   ({time.perf_counter() - start:.0f} s)",
-                      flush=True)
+        for bf16 in [dtype == "bf16" for dtype in args.dtypes]:
+            for batch in args.batch:
+                baseline = None
+                for path in args.paths:
+                    start = time.perf_counter()
+                    act = make_actor(common.CONFIGS[name], bf16, path, not args.no_rllib, batch, args.device)
+                    figures = [latency_ms(act(steps), args.calls, args.repeats) for steps in BUDGETS]
+                    ms = [f[0] for f in figures]
+                    if path == "eager":
+                        baseline = ms
+                    ratio = " / ".join(f"{b / m:.2f}" for b, m in zip(baseline, ms)) if baseline else "-"
+                    spread = max(f[1] for f in figures)
+                    jax = " / ".join(f"{v}" for v in JAX_REFERENCE_MS[name]) if batch == 1 else "-"
+                    print(f"{name:<7}{'bf16' if bf16 else 'fp32':<6}{path:<10}{batch:>6}"
+                          + "".join(f"{m:10.3f}" for m in ms)
+                          + f"   {ratio:<22} {spread:6.2f}    {jax}   ({time.perf_counter() - start:.0f} s)",
+                          flush=True)
 
 
 if __name__ == "__main__":

@@ -58,9 +58,11 @@ def vgf_step_flops(cfg: dict, obs: int = CUBE_OBS, act: int = CUBE_ACT, batch: i
     return sampling + transport + target + training
 
 
-def matmul_tflops(dtype: torch.dtype, rows: int = 2560, width: int = 512, reps: int = 30) -> float:
+def matmul_tflops(dtype: torch.dtype, rows: int = 2560, width: int = 512, reps: int = 30, device: str = "cpu"
+                  ) -> float:
     """Measured dense matmul throughput on this machine (the compute bound of a VGF step)."""
-    x, w = torch.randn(rows, width, dtype=dtype), torch.randn(width, width, dtype=dtype)
+    x = torch.randn(rows, width, dtype=dtype, device=device)
+    w = torch.randn(width, width, dtype=dtype, device=device)
     per_s = rate(lambda: x @ w, reps, warmup=5)
     return per_s * 2 * rows * width * width / 1e12
 
@@ -74,15 +76,31 @@ def onednn_fp32_tflops(rows: int = 2560, width: int = 512, reps: int = 30) -> fl
     return per_s * 2 * rows * width * width / 1e12
 
 
+def synchronize() -> None:
+    """Wait for the GPU's queued work, so a timer measures it (a no-op on the CPU)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def check_device(name: str, parser) -> None:
+    """Fail by name on a device this machine does not have, instead of timing the CPU under a GPU's label."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        parser.error(f"--device {name!r} is not a torch device ({err})")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {name!r}: torch sees no CUDA device here (torch {torch.__version__})")
+    if device.type not in ("cpu", "cuda"):
+        parser.error(f"--device {name!r}: the benchmarks know the cpu and cuda devices only")
+
+
 def rate(fn, steps: int, warmup: int = 3) -> float:
     """Calls per second of ``fn`` after ``warmup`` calls."""
     for _ in range(warmup):
         fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    synchronize()
     start = time.perf_counter()
     for _ in range(steps):
         fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    synchronize()
     return steps / (time.perf_counter() - start)

@@ -58,12 +58,10 @@ def paired_rates(overrides: dict, bf16: bool, steps: int, dataset_path: str | No
             algo.train()
         for _ in range(repeats):
             for name, loop in loops.items():
-                if device == "cuda":
-                    common.torch.cuda.synchronize()
+                common.synchronize()
                 start = time.perf_counter()
                 loop()
-                if device == "cuda":
-                    common.torch.cuda.synchronize()
+                common.synchronize()
                 rates[name].append(steps / (time.perf_counter() - start))
     finally:
         if algo is not None:
@@ -99,8 +97,10 @@ def main() -> None:
         dataset_path = str(ensure_ogbench_dataset("cube-single-play", 2000, Path(tempfile.gettempdir()) / "vgf_bench",
                                                   episode_length=201, progress=False))
         ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
-    peak = {False: common.matmul_tflops(common.torch.float32), True: common.matmul_tflops(common.torch.bfloat16)}
-    onednn = common.onednn_fp32_tflops()
+    device = "cuda" if common.torch.cuda.is_available() else "cpu"  # where paired_rates' VGFAgent runs
+    peak = {bf16: common.matmul_tflops(common.torch.bfloat16 if bf16 else common.torch.float32, device=device)
+            for bf16 in (False, True)}
+    onednn = common.onednn_fp32_tflops() if device == "cpu" else float("nan")
     print(f"matmul peak (2560x512 @ 512x512): fp32 {peak[False]:.2f} TFLOP/s, bf16 {peak[True]:.2f} TFLOP/s "
           f"(aten); fp32 through oneDNN {onednn:.2f} TFLOP/s")
     for name in args.configs:

@@ -1,8 +1,10 @@
-"""VGF networks and losses: ensemble batching, best-of-N identity, TD target, flow matching, hyperparameters."""
+"""VGF networks and losses: ensemble batching, best-of-N identity, TD target, flow matching, hyperparameters.
+On the CPU in CI; on a GPU with ``VGF_TEST_DEVICE=cuda`` (benchmarks/gpu_check.sh)."""
 
 import numpy as np
 import pytest
 import torch
+from device_util import DEVICE, generator
 
 from vgf_ray.core.flow_bc import FlowBehaviorModel
 from vgf_ray.core.hparams import VGFHyperParams
@@ -15,11 +17,12 @@ SMALL = dict(hidden_dims=(32, 32), actor_hidden_dims=(32, 32), num_particles=6, 
 
 
 def random_batch(n=16, obs_dim=3, act_dim=2, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return {"observations": torch.randn(n, obs_dim, generator=g),
-            "actions": torch.rand(n, act_dim, generator=g) * 2 - 1,
-            "rewards": torch.randn(n, generator=g), "next_observations": torch.randn(n, obs_dim, generator=g),
-            "masks": (torch.rand(n, generator=g) > 0.2).float()}
+    g = torch.Generator().manual_seed(seed)  # the same batch on every device
+    batch = {"observations": torch.randn(n, obs_dim, generator=g),
+             "actions": torch.rand(n, act_dim, generator=g) * 2 - 1,
+             "rewards": torch.randn(n, generator=g), "next_observations": torch.randn(n, obs_dim, generator=g),
+             "masks": (torch.rand(n, generator=g) > 0.2).float()}
+    return {key: value.to(DEVICE) for key, value in batch.items()}
 
 
 def test_ensemble_equals_per_member_loop():
@@ -48,27 +51,27 @@ def test_ensemble_members_are_initialised_independently():
 
 def test_budget_zero_equals_best_of_n_exactly():
     torch.manual_seed(0)
-    nets = VGFNetworks(3, 2, VGFHyperParams(**SMALL, train_q_agg="min"))
-    obs = torch.randn(5, 3)
-    action = nets.act_eager(obs, TransportBudget(0, 0.1), generator=torch.Generator().manual_seed(7))
-    samples = nets.behavior.sample(obs, 6, generator=torch.Generator().manual_seed(7))
+    nets = VGFNetworks(3, 2, VGFHyperParams(**SMALL, train_q_agg="min")).to(DEVICE)
+    obs = torch.randn(5, 3, device=DEVICE)
+    action = nets.act_eager(obs, TransportBudget(0, 0.1), generator=generator(7))
+    samples = nets.behavior.sample(obs, 6, generator=generator(7))
     q = aggregate_ensemble(nets.q_values(obs.unsqueeze(1).expand(5, 6, 3), samples), "min")
-    expected = samples[torch.arange(5), q.argmax(-1)]
+    expected = samples[torch.arange(5, device=DEVICE), q.argmax(-1)]
     torch.testing.assert_close(action, expected, rtol=0, atol=0)
     # The fused acting path (the default) splits the first layers' matmuls: the same particle, to rounding.
-    fused = nets.act(obs, TransportBudget(0, 0.1), generator=torch.Generator().manual_seed(7))
+    fused = nets.act(obs, TransportBudget(0, 0.1), generator=generator(7))
     torch.testing.assert_close(fused, expected, rtol=0, atol=1e-6)
 
 
 def test_td_target_without_transport_is_sarsa_over_behavior_samples():
     torch.manual_seed(0)
-    nets = VGFNetworks(3, 2, VGFHyperParams(**SMALL, train_vgf_steps=0, train_q_agg="mean", discount=0.9))
+    nets = VGFNetworks(3, 2, VGFHyperParams(**SMALL, train_vgf_steps=0, train_q_agg="mean", discount=0.9)).to(DEVICE)
     with torch.no_grad():
         for p in nets.target_critic.parameters():
             p.add_(torch.randn_like(p) * 0.3)  # target differs from online: the target net must be used
     batch = random_batch()
-    target = nets.td_target(batch, torch.Generator().manual_seed(3))
-    samples = nets.behavior.sample(batch["next_observations"], 6, generator=torch.Generator().manual_seed(3))
+    target = nets.td_target(batch, generator(3))
+    samples = nets.behavior.sample(batch["next_observations"], 6, generator=generator(3))
     obs_rep = batch["next_observations"].unsqueeze(1).expand(16, 6, 3)
     q_next = nets.q_values(obs_rep, samples, target=True).mean(0).mean(-1)
     expected = batch["rewards"] + 0.9 * batch["masks"] * q_next
@@ -76,14 +79,14 @@ def test_td_target_without_transport_is_sarsa_over_behavior_samples():
 
 
 def test_td_target_uses_masks_for_bootstrap():
-    nets = VGFNetworks(3, 2, VGFHyperParams(**SMALL))
+    nets = VGFNetworks(3, 2, VGFHyperParams(**SMALL)).to(DEVICE)
     batch = random_batch()
-    batch["masks"] = torch.zeros(16)
+    batch["masks"] = torch.zeros(16, device=DEVICE)
     torch.testing.assert_close(nets.td_target(batch), batch["rewards"])
 
 
 def test_critic_loss_sums_members_of_mean_squared_error():
-    nets = VGFNetworks(3, 2, VGFHyperParams(**SMALL, discount=0.0))
+    nets = VGFNetworks(3, 2, VGFHyperParams(**SMALL, discount=0.0)).to(DEVICE)
     batch = random_batch()
     loss, _ = nets.critic_loss(batch)
     q = nets.q_values(batch["observations"], batch["actions"])
@@ -93,7 +96,7 @@ def test_critic_loss_sums_members_of_mean_squared_error():
 
 def test_target_update_lags_one_step_like_the_authors_code():
     hp = VGFHyperParams(**SMALL, tau=0.5)
-    agent = VGFAgent(3, 2, hp)
+    agent = VGFAgent(3, 2, hp, device=DEVICE)
     before = [p.detach().clone() for p in agent.nets.critic.parameters()]
     target_before = [p.detach().clone() for p in agent.nets.target_critic.parameters()]
     agent.update(random_batch())
@@ -132,7 +135,7 @@ def test_behavior_samples_are_clipped_to_the_box():
 
 def test_agent_learns_a_one_step_problem():
     """Reward regression (discount 0) must drive the critic loss down on fixed data."""
-    agent = VGFAgent(3, 2, VGFHyperParams(**SMALL, discount=0.0, value_lr=3e-3, actor_lr=3e-3))
+    agent = VGFAgent(3, 2, VGFHyperParams(**SMALL, discount=0.0, value_lr=3e-3, actor_lr=3e-3), device=DEVICE)
     batch = random_batch(64)
     batch["rewards"] = batch["actions"].sum(-1) + batch["observations"][:, 0]
     first = agent.update(batch)[CRITIC_LOSS]
@@ -143,20 +146,20 @@ def test_agent_learns_a_one_step_problem():
 
 def test_bf16_acting_matches_fp32_closely():
     torch.manual_seed(0)
-    nets = VGFNetworks(3, 2, VGFHyperParams(**SMALL))
-    obs = torch.randn(64, 3)
-    ref = nets.behavior.sample(obs, 6, generator=torch.Generator().manual_seed(1))
+    nets = VGFNetworks(3, 2, VGFHyperParams(**SMALL)).to(DEVICE)
+    obs = torch.randn(64, 3, device=DEVICE)
+    ref = nets.behavior.sample(obs, 6, generator=generator(1))
     nets.hp.bf16 = True
-    _, moved = nets.sample_particles(obs, TransportBudget(0, 0.1), torch.Generator().manual_seed(1))
+    _, moved = nets.sample_particles(obs, TransportBudget(0, 0.1), generator(1))
     assert (moved - ref).abs().max() < 0.1
-    _, moved3 = nets.sample_particles(obs, TransportBudget(3, 0.1), torch.Generator().manual_seed(1))
+    _, moved3 = nets.sample_particles(obs, TransportBudget(3, 0.1), generator(1))
     assert moved3.dtype == torch.float32 and moved3.abs().max() <= 1.0
 
 
 def test_amortized_variant_learns_the_action_gradient():
     torch.manual_seed(0)
     hp = VGFHyperParams(**SMALL, variant="avgf", discount=0.0, value_lr=3e-3)
-    agent = VGFAgent(3, 2, hp)
+    agent = VGFAgent(3, 2, hp, device=DEVICE)
     batch = random_batch(64)
     batch["rewards"] = -((batch["actions"] - 0.3) ** 2).sum(-1)
     losses = [agent.update(batch)[GRAD_NET_LOSS] for _ in range(300)]
