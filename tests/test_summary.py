@@ -53,3 +53,42 @@ def test_learning_curve_before_the_first_evaluation_warns_nothing(tmp_path):
         plot_learning_curves([{GRAD_STEPS: 1000}], [0, 1], tmp_path / "empty.png")
         plot_learning_curves([{GRAD_STEPS: 1000, budget_metric(0): 0.5}], [0, 1], tmp_path / "one.png")
     assert (tmp_path / "empty.png").stat().st_size > 0 and (tmp_path / "one.png").stat().st_size > 0
+
+
+def test_plots_name_the_algorithm_and_a_baseline_has_no_budget_axis(tmp_path, monkeypatch):
+    """A baseline's run folder holds the same plots as VGF's; they say which algorithm they show and do not
+    describe transport budgets it does not have."""
+    from vgf_ray import plots
+    from vgf_ray.metrics import GRAD_STEPS, RETURN, SUCCESS, budget_key, budget_metric
+
+    drawn = []
+    monkeypatch.setattr(plots.plt, "close", drawn.append)
+    history = [{GRAD_STEPS: 1000, budget_metric(0): 0.5}]
+    final = {budget_key(0): {SUCCESS: 0.5, RETURN: -10.0}}
+    plots.plot_learning_curves(history, [0], tmp_path / "bc.png", algorithm="bc")
+    plots.plot_budget_curve(final, [0], tmp_path / "bc_budget.png", 0.0, "bc")
+    plots.plot_learning_curves(history, [0], tmp_path / "vgf.png")
+    bc_curve, bc_budget, vgf_curve = drawn
+    assert bc_curve.axes[0].get_title() == "BC learning curve (success)"
+    assert bc_curve.axes[0].get_legend_handles_labels()[1] == ["BC"]
+    assert "no transport budget" in bc_budget._suptitle.get_text()
+    assert bc_budget.axes[0].get_xlabel() == ""
+    assert [t.get_text() for t in bc_budget.axes[0].get_xticklabels()] == ["BC"]
+    assert vgf_curve.axes[0].get_title().startswith("VGF learning curve per test-time transport budget")
+    assert vgf_curve.axes[0].get_legend_handles_labels()[1] == ["L_test = 0"]
+
+
+def test_a_baseline_runs_report_shows_its_one_evaluation(tmp_path):
+    """A baseline's experiment file keeps the evaluation budgets of the VGF config it came from; the report must
+    not look for budgets 1..3 that a baseline never evaluates."""
+    import yaml
+
+    from vgf_ray.experiment.runner import EXPERIMENT_YAML
+    from vgf_ray.report import _run_settings
+
+    exp = {"algorithm": "bc", "evaluation": {"budgets": [0, 1, 2, 3]}, "training": {}}
+    (tmp_path / EXPERIMENT_YAML).write_text(yaml.safe_dump(exp))
+    assert _run_settings(tmp_path, []) == ([0], None, "bc")
+    exp.update(algorithm="vgf", training={"eval_step_size": 0.01})
+    (tmp_path / EXPERIMENT_YAML).write_text(yaml.safe_dump(exp))
+    assert _run_settings(tmp_path, []) == ([0, 1, 2, 3], 0.01, "vgf")

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from vgf_ray.experiment.schema import VGF_ALGORITHM  # noqa: E402
 from vgf_ray.metrics import GRAD_STEPS, RETURN, STEP, SUCCESS, budget_key, budget_metric  # noqa: E402
 
 
@@ -20,29 +21,35 @@ def _legend(ax, **kwargs) -> None:
 
 
 def plot_learning_curves(history: list[dict], budgets: list[int], path: str | Path, metric: str = SUCCESS,
-                         online_start: int | None = None) -> None:
-    """One line per budget: evaluation ``metric`` against steps (offline gradient steps, then online env steps)."""
+                         online_start: int | None = None, algorithm: str = VGF_ALGORITHM) -> None:
+    """One line per budget: evaluation ``metric`` against steps (offline gradient steps, then online env steps).
+    A baseline (``algorithm`` bc/iql/cql) has no transport: one line, titled with its own name."""
+    transport = algorithm == VGF_ALGORITHM
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for budget in budgets:
         key = budget_metric(budget, metric)
         points = [(row.get(STEP, row[GRAD_STEPS]), row[key]) for row in history if key in row]
         if points:
             xs, ys = zip(*points)
-            ax.plot(xs, ys, marker="o", label=f"L_test = {budget}")
+            ax.plot(xs, ys, marker="o", label=f"L_test = {budget}" if transport else algorithm.upper())
     if online_start is not None:
         ax.axvline(online_start, color="gray", linestyle="--", label="online phase starts")
     ax.set_xlabel("steps (offline gradient steps, then online env steps)" if online_start is not None
                   else "gradient steps")
     ax.set_ylabel(f"evaluation {metric}")
-    ax.set_title(f"VGF learning curve per test-time transport budget ({metric})")
+    ax.set_title(f"VGF learning curve per test-time transport budget ({metric})" if transport
+                 else f"{algorithm.upper()} learning curve ({metric})")
     ax.grid(alpha=0.3)
     _legend(ax)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
-def plot_budget_curve(results: dict, budgets: list[int], path: str | Path, step_size: float | None) -> None:
-    """Success and return against the test-time budget L (transport L * step_size per coordinate)."""
+def plot_budget_curve(results: dict, budgets: list[int], path: str | Path, step_size: float | None,
+                      algorithm: str = VGF_ALGORITHM) -> None:
+    """Success and return against the test-time budget L (transport L * step_size per coordinate); a baseline's
+    one evaluation as a single point under its own name."""
+    transport = algorithm == VGF_ALGORITHM
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.8))
     success = [results[budget_key(b)][SUCCESS] for b in budgets]
     returns = [results[budget_key(b)][RETURN] for b in budgets]
@@ -51,10 +58,14 @@ def plot_budget_curve(results: dict, budgets: list[int], path: str | Path, step_
     ax2.plot(budgets, returns, marker="o", color="tab:orange")
     ax2.set_ylabel("episode return")
     for ax in (ax1, ax2):
-        ax.set_xlabel("test-time flow steps L" + (f" (step size {step_size})" if step_size is not None else ""))
-        ax.set_xticks(budgets)
+        if transport:
+            ax.set_xlabel("test-time flow steps L" + (f" (step size {step_size})" if step_size is not None else ""))
+            ax.set_xticks(budgets)
+        else:
+            ax.set_xticks(budgets, [algorithm.upper()] * len(budgets))
         ax.grid(alpha=0.3)
-    fig.suptitle("VGF: one trained agent at several transport budgets")
+    fig.suptitle("VGF: one trained agent at several transport budgets" if transport
+                 else f"{algorithm.upper()}: final evaluation (no transport budget)")
     fig.subplots_adjust(wspace=0.35)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)

@@ -19,7 +19,7 @@ import yaml
 from vgf_ray.experiment.history import HISTORY_JSON, final_evaluation
 from vgf_ray.experiment.lineage import read_lineage
 from vgf_ray.experiment.runner import EXPERIMENT_YAML
-from vgf_ray.experiment.schema import ExperimentError
+from vgf_ray.experiment.schema import BASELINE_BUDGETS, VGF_ALGORITHM, ExperimentError, algorithm_of
 from vgf_ray.metrics import BEST_SUCCESS, BUDGET_PREFIX, GRAD_STEPS, RETURN, SUCCESS, budget_key
 
 REPORT_HTML = "report.html"
@@ -44,25 +44,28 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _budgets_and_step_size(folder: Path, history: list[dict]) -> tuple[list[int], float | None]:
+def _run_settings(folder: Path, history: list[dict]) -> tuple[list[int], float | None, str]:
+    """(evaluated budgets, test-time step size, algorithm) from the run's experiment file, else its history."""
     exp_file = folder / EXPERIMENT_YAML
     if exp_file.exists():
         exp = yaml.safe_load(exp_file.read_text())
         training = exp.get("training", {})
-        return list(exp["evaluation"]["budgets"]), training.get("eval_step_size") or training.get("vgf_lr")
+        algorithm = algorithm_of(exp)
+        budgets = exp["evaluation"]["budgets"] if algorithm == VGF_ALGORITHM else BASELINE_BUDGETS
+        return list(budgets), training.get("eval_step_size") or training.get("vgf_lr"), algorithm
     return sorted({int(k.split("/")[0][len(BUDGET_PREFIX):]) for row in history for k in row
-                   if k.startswith(BUDGET_PREFIX) and k.endswith(f"/{SUCCESS}")}), None
+                   if k.startswith(BUDGET_PREFIX) and k.endswith(f"/{SUCCESS}")}), None, VGF_ALGORITHM
 
 
 def _run_section(folder: Path) -> str:
     from vgf_ray.plots import plot_budget_curve, plot_learning_curves
 
     history = json.loads((folder / HISTORY_JSON).read_text())
-    budgets, step_size = _budgets_and_step_size(folder, history)
-    parts = [_png(plot_learning_curves, history, budgets)]
+    budgets, step_size, algorithm = _run_settings(folder, history)
+    parts = [_png(lambda h, b, p: plot_learning_curves(h, b, p, algorithm=algorithm), history, budgets)]
     final = final_evaluation(history, budgets)
     if final is not None:
-        parts.append(_png(lambda r, b, p: plot_budget_curve(r, b, p, step_size), final, budgets))
+        parts.append(_png(lambda r, b, p: plot_budget_curve(r, b, p, step_size, algorithm), final, budgets))
         parts.append(_table(["L_test", "success", "return"],
                             [[b, final[budget_key(b)][SUCCESS], final[budget_key(b)][RETURN]] for b in budgets]))
     return "\n".join(parts)

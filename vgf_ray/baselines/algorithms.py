@@ -20,6 +20,7 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.checkpoints import Checkpointable
 
 from vgf_ray.data.spec import DatasetSpec
+from vgf_ray.experiment.schema import BASELINE_BUDGETS
 from vgf_ray.metrics import (
     GRAD_STEPS_LIFETIME,
     ONLINE_ENV_STEPS_LIFETIME,
@@ -43,7 +44,7 @@ class BaselineConfigMixin(AlgorithmConfig):
         self.offline_steps: int | None = None
         self.updates_per_iteration = 1000
         self.data_pipeline = "in_memory"
-        self.eval_budgets: list[int] = [0]
+        self.eval_budgets: list[int] = list(BASELINE_BUDGETS)
         self.eval_step_size = 0.0  # no transport: the step size only labels plots
         self.online_env_steps = 0
         self.train_batch_size_per_learner = 256

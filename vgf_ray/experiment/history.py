@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from vgf_ray.experiment.schema import VGF_ALGORITHM
 from vgf_ray.metrics import (
     BEST_BUDGET,
     BEST_SUCCESS,
@@ -134,14 +135,15 @@ def write_history(history: list[dict], out_dir: Path) -> None:
 
 
 def write_run_outputs(history: list[dict], budgets: list[int], out_dir: Path, step_size: float,
-                      online_start: int | None) -> dict | None:
+                      online_start: int | None, algorithm: str = VGF_ALGORITHM) -> dict | None:
     """History files, the learning curve, and (once evaluated) the final evaluation and its budget plot."""
     from vgf_ray.plots import plot_budget_curve, plot_learning_curves
 
     write_history(history, out_dir)
-    plot_learning_curves(history, budgets, out_dir / LEARNING_CURVE_PNG, online_start=online_start)
+    plot_learning_curves(history, budgets, out_dir / LEARNING_CURVE_PNG, online_start=online_start,
+                         algorithm=algorithm)
     final = final_evaluation(history, budgets)
     if final is not None:
         (out_dir / FINAL_EVALUATION).write_text(json.dumps(final, indent=2))
-        plot_budget_curve(final, budgets, out_dir / BUDGET_CURVE_PNG, step_size)
+        plot_budget_curve(final, budgets, out_dir / BUDGET_CURVE_PNG, step_size, algorithm)
     return final

@@ -158,7 +158,7 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
             history.append(row)
             step_size = evaluation_step_size(config, algo.budget_values())
             # Kept current, so an interrupted (or Tune-stopped) run leaves its curve and latest evaluation behind.
-            final = write_run_outputs(history, budgets, out_dir, step_size, online_start)
+            final = write_run_outputs(history, budgets, out_dir, step_size, online_start, algorithm_of(exp))
             tracker.log(row)
             shown = {budget_key(b): round(row[budget_metric(b)], 3) for b in budgets if budget_metric(b) in row}
             shown.update({k: round(row[k], 3) for k in (CRITIC_LOSS, BC_LOSS) if k in row})

@@ -18,6 +18,7 @@ from vgf_ray.errors import InputError
 
 VGF_ALGORITHM = "vgf"
 BASELINES = ("bc", "iql", "cql")  # RLlib's own, built by vgf_ray.baselines
+BASELINE_BUDGETS = (0,)  # a baseline has no transport: its one evaluation is filed under budget 0
 ALGORITHMS = (VGF_ALGORITHM, *BASELINES)
 SECTIONS = {"name", "algorithm", "seed", "iterations", "checkpoint_every", "output_dir", "ray", "env", "dataset",
             "training", "evaluation", "resources", "mlflow", "sweep"}
