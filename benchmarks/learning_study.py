@@ -51,6 +51,8 @@ ARMS: dict[str, dict] = {
     "cql": {"algorithm": "cql", "training.cql": CPU_MODEL},
     # RLlib's own multi-stream critics (tanh fusion layers) instead of MLP([s, a]): vgf_ray.baselines.q_network
     "iql-multistream": {"algorithm": "iql", "training.iql": {**CPU_MODEL, "q_network": "multi_stream"}},
+    # RLlib's tanh-squashed Gaussian policy instead of FQL's unit-variance Gaussian: vgf_ray.baselines.policy
+    "iql-squashed": {"algorithm": "iql", "training.iql": {**CPU_MODEL, "policy": "squashed"}},
     "cql-multistream": {"algorithm": "cql", "training.cql": {**CPU_MODEL, "q_network": "multi_stream"}},
 }
 RESULTS_JSON = "study.json"

@@ -189,3 +189,43 @@ def test_q_network_on_bc_fails_naming_it(tmp_path, pointmaze_npz):
     exp = baseline_experiment(tmp_path, pointmaze_npz, "bc", bc={"q_network": "mlp"})
     with pytest.raises(ExperimentError, match="training.bc.q_network: bc has no critic"):
         build_config(exp)
+
+
+def test_iql_policy_gaussian_is_fqls_unit_variance_gaussian(tmp_path, pointmaze_npz):
+    """``policy: gaussian`` (default): the actor's log-likelihood of a dataset action on the box's edge is a squared
+    error, where RLlib's squashed Gaussian (``squashed``) puts it 7 pre-squash units away; acting takes the mean."""
+    import math
+
+    import gymnasium as gym
+    import torch
+    from ray.rllib.core.distribution.torch.torch_distribution import TorchSquashedGaussian
+
+    from vgf_ray.baselines.policy import TorchUnitGaussian
+
+    obs_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+    act_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def module(**settings):
+        exp = baseline_experiment(tmp_path, pointmaze_npz, "iql")
+        exp["training"]["iql"].update(settings)
+        return build_config(exp).get_rl_module_spec(spaces={"default_policy": (obs_space, act_space)}).build()
+
+    gaussian, squashed = module(), module(policy="squashed")
+    assert gaussian.get_train_action_dist_cls() is TorchUnitGaussian
+    assert squashed.get_train_action_dist_cls() is TorchSquashedGaussian
+    assert dict(gaussian.qf_encoder.named_parameters())["net.mlp.0.weight"].shape == (32, 6)  # still MLP([s, a])
+    obs = torch.zeros(1, 4)
+    logits = gaussian.pi(gaussian.pi_encoder({"obs": obs})["encoder_out"])
+    assert logits.shape == (1, 2)  # the mean only: the standard deviation is 1
+    dist = TorchUnitGaussian.from_logits(logits)
+    edge = torch.tensor([[1.0, -1.0]])
+    expected = -0.5 * (edge - logits).square().sum() - math.log(2 * math.pi)
+    torch.testing.assert_close(dist.logp(edge).sum(), expected)
+    torch.testing.assert_close(dist.to_deterministic().sample(), logits)
+    with pytest.raises(ExperimentError, match=r"training.iql.policy: 'beta' is not one of \['gaussian', 'squashed'\]"):
+        module(policy="beta")
+    for algorithm in ("cql", "bc"):
+        exp = baseline_experiment(tmp_path, pointmaze_npz, algorithm)
+        exp["training"][algorithm]["policy"] = "gaussian"
+        with pytest.raises(ExperimentError, match=rf"training.{algorithm}.policy: only iql has this key"):
+            build_config(exp)

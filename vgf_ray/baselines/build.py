@@ -15,6 +15,8 @@ train their manipulation baselines):
   ``bc_iters: 0`` because CPU-scale runs are shorter than their 10k-40k-step warm-ups).
 - ``iql`` and ``cql``: ``q_network: mlp``, each critic one MLP over the concatenated state and action, as those
   authors (and FQL) build it; ``multi_stream`` is RLlib's SAC-catalog default (``vgf_ray.baselines.q_network``).
+- ``iql``: ``policy: gaussian``, a unit-variance Gaussian actor without tanh squashing, its mean evaluated and
+  clipped to the box, as FQL and OGBench train it; ``squashed`` is RLlib's (``vgf_ray.baselines.policy``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ MLP = {"fcnet_hiddens": [512, 512, 512, 512], "fcnet_activation": "relu"}
 RECOMMENDED: dict[str, dict[str, Any]] = {
     "bc": {"lr": 3e-4, "model": MLP},
     "iql": {"expectile": 0.9, "beta": 10.0, "actor_lr": 3e-4, "critic_lr": 3e-4, "value_lr": 3e-4, "tau": 0.005,
-            "twin_q": True, "q_network": "mlp", "model": MLP},
+            "twin_q": True, "q_network": "mlp", "policy": "gaussian", "model": MLP},
     "cql": {"min_q_weight": 5.0, "num_actions": 10, "temperature": 1.0, "lagrangian": False, "bc_iters": 0,
             "actor_lr": 1e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4, "lr": None, "tau": 0.005, "twin_q": True,
             "q_network": "mlp", "model": MLP},
@@ -77,6 +79,7 @@ def build_baseline_config(exp: dict):
 
     from vgf_ray.baselines.algorithms import CONFIG_CLASSES
     from vgf_ray.baselines.offline_format import ensure_rllib_offline_data
+    from vgf_ray.baselines.policy import POLICIES, baseline_catalog
     from vgf_ray.baselines.q_network import Q_NETWORK_CATALOGS
     from vgf_ray.experiment.build import learner_gpus
 
@@ -98,6 +101,12 @@ def build_baseline_config(exp: dict):
     if q_network is not None and q_network not in Q_NETWORK_CATALOGS:
         raise ExperimentError(f"training.{algorithm}.q_network: {q_network!r} is not one of "
                               f"{list(Q_NETWORK_CATALOGS)}")
+    policy = own.pop("policy", None)
+    if policy is not None and "policy" not in RECOMMENDED[algorithm]:
+        raise ExperimentError(f"training.{algorithm}.policy: only iql has this key ({algorithm} keeps RLlib's "
+                              "policy distribution)")
+    if policy is not None and policy not in POLICIES:
+        raise ExperimentError(f"training.{algorithm}.policy: {policy!r} is not one of {list(POLICIES)}")
     config = CONFIG_CLASSES[algorithm]()
     config.dataset = dict(exp["dataset"])
     config.offline_steps = shared.get("offline_steps")
@@ -108,8 +117,8 @@ def build_baseline_config(exp: dict):
         config.training(train_batch_size_per_learner=int(shared.get("train_batch_size_per_learner", 256)),
                         gamma=float(shared.get("discount", 0.99)), **own)
         config.rl_module(model_config=model)
-        if q_network is not None:
-            config.rl_module(rl_module_spec=RLModuleSpec(catalog_class=Q_NETWORK_CATALOGS[q_network]))
+        if q_network is not None or policy is not None:
+            config.rl_module(rl_module_spec=RLModuleSpec(catalog_class=baseline_catalog(q_network, policy)))
         config.evaluation(evaluation_interval=ev.get("interval", 1), evaluation_duration=int(ev.get("episodes", 10)),
                           evaluation_num_env_runners=int(ev.get("num_env_runners", 0)))
         num_learners = int(res.get("num_learners", 0))

@@ -1,0 +1,66 @@
+"""The IQL baseline's policy distribution: FQL's unit-variance Gaussian, or RLlib's tanh-squashed Gaussian.
+
+RLlib's SAC catalog, which its IQL module uses, gives the actor a tanh-squashed Gaussian. IQL's actor loss is the
+advantage-weighted log-likelihood of dataset actions, and OGBench's manipulation data put many actions on the box's
+edge (about a fifth of one arm coordinate of cube-single-play at exactly +-1). A squashed Gaussian's log-likelihood
+there is that of atanh(1 - 1e-6) = 7.25 pre-squash units away, so those rows dominate the loss. The IQL, FQL and
+OGBench authors train a Gaussian without squashing, with a constant unit standard deviation (advantage-weighted
+regression of the mean), evaluate its mean and clip it to the box. ``policy: gaussian`` (the default) is that;
+``policy: squashed`` keeps RLlib's. Everything else (losses, critics, optimizers) stays RLlib's.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+from ray.rllib.algorithms.sac.sac_catalog import SACCatalog
+from ray.rllib.core.distribution.distribution import Distribution
+from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussian
+from ray.rllib.utils.annotations import override
+
+from vgf_ray.baselines.q_network import ConcatQCatalog
+
+
+class TorchUnitGaussian(TorchDiagGaussian):
+    """A diagonal Gaussian with standard deviation 1 whose logits are its mean alone (OGBench's ``const_std``):
+    its log-likelihood is minus half the squared error, plus a constant. Deterministic acting takes the mean."""
+
+    @staticmethod
+    @override(TorchDiagGaussian)
+    def required_input_dim(space: gym.Space, **kwargs) -> int:
+        if not isinstance(space, gym.spaces.Box):
+            raise ValueError(f"training.iql.policy: gaussian needs a Box action space, got {space}")
+        return int(np.prod(space.shape, dtype=np.int64))
+
+    @classmethod
+    @override(TorchDiagGaussian)
+    def from_logits(cls, logits: torch.Tensor, **kwargs) -> TorchUnitGaussian:
+        return cls(loc=logits, scale=torch.ones_like(logits))
+
+
+class UnitGaussianPolicy(SACCatalog):
+    """SAC's catalog with ``TorchUnitGaussian`` as the policy distribution for Box actions."""
+
+    @override(SACCatalog)
+    def get_action_dist_cls(self, framework: str) -> type[Distribution]:
+        if isinstance(self.action_space, gym.spaces.Box):
+            return TorchUnitGaussian
+        return super().get_action_dist_cls(framework)
+
+
+class UnitGaussianPolicyConcatQCatalog(UnitGaussianPolicy, ConcatQCatalog):
+    """FQL's IQL networks: a unit-variance Gaussian policy and ``Q(s, a) = MLP([s, a])`` critics."""
+
+
+# (training.<algo>.q_network, training.iql.policy) -> the catalog that builds the module; an unset key is RLlib's
+# own choice (multi-stream critics, squashed policy).
+CATALOGS: dict[tuple[str, str], type[SACCatalog]] = {
+    ("mlp", "gaussian"): UnitGaussianPolicyConcatQCatalog, ("multi_stream", "gaussian"): UnitGaussianPolicy,
+    ("mlp", "squashed"): ConcatQCatalog, ("multi_stream", "squashed"): SACCatalog,
+}
+POLICIES = ("gaussian", "squashed")
+
+
+def baseline_catalog(q_network: str | None, policy: str | None) -> type[SACCatalog]:
+    return CATALOGS[(q_network or "multi_stream", policy or "squashed")]
