@@ -19,7 +19,7 @@ from ray.rllib.core.distribution.distribution import Distribution
 from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussian
 from ray.rllib.utils.annotations import override
 
-from vgf_ray.baselines.q_network import ConcatQCatalog
+from vgf_ray.baselines.q_network import Q_NETWORK_CATALOGS, ConcatQCatalog
 
 
 class TorchUnitGaussian(TorchDiagGaussian):
@@ -53,14 +53,15 @@ class UnitGaussianPolicyConcatQCatalog(UnitGaussianPolicy, ConcatQCatalog):
     """FQL's IQL networks: a unit-variance Gaussian policy and ``Q(s, a) = MLP([s, a])`` critics."""
 
 
-# (training.<algo>.q_network, training.iql.policy) -> the catalog that builds the module; an unset key is RLlib's
-# own choice (multi-stream critics, squashed policy).
-CATALOGS: dict[tuple[str, str], type[SACCatalog]] = {
-    ("mlp", "gaussian"): UnitGaussianPolicyConcatQCatalog, ("multi_stream", "gaussian"): UnitGaussianPolicy,
-    ("mlp", "squashed"): ConcatQCatalog, ("multi_stream", "squashed"): SACCatalog,
-}
-POLICIES = ("gaussian", "squashed")
+# training.iql.policy values (GAUSSIAN the default); unset, a module keeps RLlib's squashed policy.
+GAUSSIAN, SQUASHED = "gaussian", "squashed"
+POLICIES = (GAUSSIAN, SQUASHED)
+# training.<algo>.q_network -> the catalog of that critic with the unit-variance Gaussian policy
+GAUSSIAN_POLICY_CATALOGS: dict[str, type[SACCatalog]] = {
+    "mlp": UnitGaussianPolicyConcatQCatalog, "multi_stream": UnitGaussianPolicy}
 
 
 def baseline_catalog(q_network: str | None, policy: str | None) -> type[SACCatalog]:
-    return CATALOGS[(q_network or "multi_stream", policy or "squashed")]
+    """The catalog that builds an IQL/CQL module; an unset key keeps RLlib's choice (multi-stream, squashed)."""
+    q_network = q_network or "multi_stream"
+    return GAUSSIAN_POLICY_CATALOGS[q_network] if policy == GAUSSIAN else Q_NETWORK_CATALOGS[q_network]
