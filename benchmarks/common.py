@@ -84,14 +84,12 @@ def synchronize() -> None:
 
 def check_device(name: str, parser) -> None:
     """Fail by name on a device this machine does not have, instead of timing the CPU under a GPU's label."""
+    from vgf_ray.core.devices import resolve_device
+
     try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        parser.error(f"--device {name!r} is not a torch device ({err})")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error(f"--device {name!r}: torch sees no CUDA device here (torch {torch.__version__})")
-    if device.type not in ("cpu", "cuda"):
-        parser.error(f"--device {name!r}: the benchmarks know the cpu and cuda devices only")
+        resolve_device(name)
+    except ValueError as err:
+        parser.error(f"--device {err}")
 
 
 def rate(fn, steps: int, warmup: int = 3) -> float:

@@ -10,23 +10,18 @@ import os
 
 import torch
 
+from vgf_ray.core.devices import resolve_device
+
 TEST_DEVICE_ENV = "VGF_TEST_DEVICE"
 
 
 def selected_device() -> torch.device:
     """The device ``VGF_TEST_DEVICE`` names (default ``cpu``); an unknown or absent device fails by name rather
     than letting a GPU check pass on the CPU."""
-    name = os.environ.get(TEST_DEVICE_ENV, "cpu")
     try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise RuntimeError(f"{TEST_DEVICE_ENV}={name!r} is not a torch device ({err})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"{TEST_DEVICE_ENV}={name!r} but torch sees no CUDA device here "
-                           f"(torch {torch.__version__}, CUDA build: {torch.version.cuda})")
-    if device.type not in ("cpu", "cuda"):
-        raise RuntimeError(f"{TEST_DEVICE_ENV}={name!r}: the tests know the cpu and cuda devices only")
-    return device
+        return resolve_device(os.environ.get(TEST_DEVICE_ENV, "cpu"))
+    except ValueError as err:
+        raise RuntimeError(f"{TEST_DEVICE_ENV}={err}") from None
 
 
 DEVICE = selected_device()

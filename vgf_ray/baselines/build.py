@@ -72,6 +72,17 @@ def baseline_settings(algorithm: str, training: dict) -> tuple[dict[str, Any], d
     return shared, own, sorted(unused)
 
 
+def _pop_choice(own: dict, algorithm: str, key: str, choices: list[str], absent_why: str) -> str | None:
+    """Take vgf_ray's own ``training.<algorithm>.<key>`` out of RLlib's keys: None if unset, else one of
+    ``choices``, for an algorithm whose defaults have the key (``absent_why`` says why the others fail)."""
+    value = own.pop(key, None)
+    if value is not None and key not in RECOMMENDED[algorithm]:
+        raise ExperimentError(f"training.{algorithm}.{key}: {absent_why}")
+    if value is not None and value not in choices:
+        raise ExperimentError(f"training.{algorithm}.{key}: {value!r} is not one of {choices}")
+    return value
+
+
 def build_baseline_config(exp: dict):
     """The RLlib config of ``exp['algorithm']``: the same env, dataset, seed, evaluation and resources as VGF's."""
     import torch
@@ -95,18 +106,9 @@ def build_baseline_config(exp: dict):
         print(f"note: {algorithm} has no transport budget; it is evaluated once per round, reported as budget 0",
               flush=True)
     model = own.pop("model")
-    q_network = own.pop("q_network", None)
-    if q_network is not None and "q_network" not in RECOMMENDED[algorithm]:
-        raise ExperimentError(f"training.{algorithm}.q_network: {algorithm} has no critic")
-    if q_network is not None and q_network not in Q_NETWORK_CATALOGS:
-        raise ExperimentError(f"training.{algorithm}.q_network: {q_network!r} is not one of "
-                              f"{list(Q_NETWORK_CATALOGS)}")
-    policy = own.pop("policy", None)
-    if policy is not None and "policy" not in RECOMMENDED[algorithm]:
-        raise ExperimentError(f"training.{algorithm}.policy: only iql has this key ({algorithm} keeps RLlib's "
-                              "policy distribution)")
-    if policy is not None and policy not in POLICIES:
-        raise ExperimentError(f"training.{algorithm}.policy: {policy!r} is not one of {list(POLICIES)}")
+    q_network = _pop_choice(own, algorithm, "q_network", list(Q_NETWORK_CATALOGS), f"{algorithm} has no critic")
+    policy = _pop_choice(own, algorithm, "policy", list(POLICIES),
+                         f"only iql has this key ({algorithm} keeps RLlib's policy distribution)")
     config = CONFIG_CLASSES[algorithm]()
     config.dataset = dict(exp["dataset"])
     config.offline_steps = shared.get("offline_steps")
