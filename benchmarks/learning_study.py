@@ -5,7 +5,7 @@ changed, run through ``vgf-ray train``'s own loop (same data, evaluation episode
 writes its folder under ``--out``; a finished one is reused, so the study can be stopped and continued. Reported:
 success per test-time budget L as mean +- standard error over seeds, each seed's value from ``--episodes`` paired
 episodes (the same initial states at every budget and for every arm), the best L > 0's paired gain over L = 0, and
-three plots: success against L per arm, VGF's success against gradient steps per budget, and each arm's gain of
+three plots: success against L per arm, against gradient steps (VGF per budget, each baseline), and each arm's gain of
 L > 0 over L = 0 against gradient steps. ``--metric return`` reports the episode return instead (partial progress
 on tasks no run solves yet, e.g. puzzle-3x3-play at this scale), into ``table-return.md`` and ``return_*.png``.
 
@@ -177,7 +177,8 @@ def table(results: dict, budgets: list[int], episodes: int, metric: str = SUCCES
 
 
 def plot(results: dict, budgets: list[int], out: Path, metric: str = SUCCESS) -> None:
-    """``<metric>_vs_budget.png``, ``<metric>_vs_steps.png`` (the ``vgf`` arm) and ``<metric>_gain_vs_steps.png``."""
+    """``<metric>_vs_budget.png``, ``<metric>_vs_steps.png`` (the ``vgf`` arm per budget, each baseline dashed)
+    and ``<metric>_gain_vs_steps.png``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -198,14 +199,17 @@ def plot(results: dict, budgets: list[int], out: Path, metric: str = SUCCESS) ->
     fig.savefig(out / f"{metric}_vs_budget.png", dpi=120)
     plt.close(fig)
     vgf = results.get("vgf")
-    if vgf:
+    baselines = {arm: per_seed for arm, per_seed in results.items() if ARMS.get(arm, {}).get("algorithm")}
+    if vgf or baselines:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for b in budgets:
-            steps = sorted({s for c in vgf.values() for s, _ in c.get(str(b), [])})
-            means = [np.mean([v for c in vgf.values() for s2, v in c.get(str(b), []) if s2 == s]) for s in steps]
-            ax.plot(steps, means, marker="o", label=f"L={b}")
-        ax.set(xlabel="gradient steps", ylabel=f"{metric} (mean over seeds)", title=f"VGF: {metric} against steps",
-               **limits)
+        lines = [(f"VGF L={b}", vgf, b, "-") for b in budgets] if vgf else []
+        lines += [(arm, per_seed, 0, "--") for arm, per_seed in baselines.items()]  # no budget: their policy
+        for label, per_seed, b, style in lines:
+            steps = sorted({s for c in per_seed.values() for s, _ in c.get(str(b), [])})
+            means = [np.mean([v for c in per_seed.values() for s2, v in c.get(str(b), []) if s2 == s]) for s in steps]
+            ax.plot(steps, means, style, marker="o", label=label)
+        ax.set(xlabel="gradient steps", ylabel=f"{metric} (mean over seeds)",
+               title=f"{metric} against steps (VGF per budget, baselines dashed)", **limits)
         ax.legend()
         fig.tight_layout()
         fig.savefig(out / f"{metric}_vs_steps.png", dpi=120)
