@@ -272,6 +272,6 @@ def test_baselines_learn_a_contextual_bandit(tmp_path, pointmaze_npz, algorithm,
     if algorithm == "bc":
         assert np.abs(actions).max() < 0.1, actions
     elif algorithm == "iql":
-        assert np.abs(toward_peak - 0.5).max() < 0.15, actions
+        assert np.abs(toward_peak - 0.5).max() < 0.2, actions
     else:  # CQL's actor (lr 1e-4) is slower: at least a fifth of the way in every coordinate and context
         assert toward_peak.min() > 0.1, actions
