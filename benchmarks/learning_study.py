@@ -55,6 +55,13 @@ ARMS: dict[str, dict] = {
     "iql-squashed": {"algorithm": "iql", "training.iql": {**CPU_MODEL, "policy": "squashed"}},
     "cql-multistream": {"algorithm": "cql", "training.cql": {**CPU_MODEL, "q_network": "multi_stream"}},
 }
+
+
+def is_baseline(arm: str) -> bool:
+    """Whether ``arm`` trains BC/IQL/CQL (no transport budget) rather than VGF; test-time rows (``vgf@...``) are not."""
+    return bool(ARMS.get(arm, {}).get("algorithm"))
+
+
 RESULTS_JSON = "study.json"
 PLOTS = ("vs_budget", "vs_steps", "gain_vs_steps")  # each as <metric>_<plot>.png
 STEP_TAG, ALPHA_TAG = "test-step", "test-alpha"  # folders of a run's test-time evaluations
@@ -199,7 +206,7 @@ def plot(results: dict, budgets: list[int], out: Path, metric: str = SUCCESS) ->
     fig.savefig(out / f"{metric}_vs_budget.png", dpi=120)
     plt.close(fig)
     vgf = results.get("vgf")
-    baselines = {arm: per_seed for arm, per_seed in results.items() if ARMS.get(arm, {}).get("algorithm")}
+    baselines = {arm: per_seed for arm, per_seed in results.items() if is_baseline(arm)}
     if vgf or baselines:
         fig, ax = plt.subplots(figsize=(6, 4))
         lines = [(f"VGF L={b}", vgf, b, "-") for b in budgets] if vgf else []
@@ -271,12 +278,12 @@ def main() -> None:
             exp = arm_experiment(args.task, arm, seed, args.steps, args.transitions, args.episodes,
                                  args.evaluations, args.budgets, out, args.set)
             history = run_arm(exp)
-            shown = [0] if ARMS[arm].get("algorithm") else args.budgets
+            shown = [0] if is_baseline(arm) else args.budgets
             results.setdefault(arm, {})[str(seed)] = {str(b): c for b, c in curves(history, shown, args.metric).items()}
             results_file.write_text(json.dumps(results, indent=1))
             print(f"[study] {arm} seed {seed}: " + "  ".join(
                 f"L={b} {c[-1][1]:.2f}" for b, c in curves(history, shown, args.metric).items() if c), flush=True)
-            if ARMS[arm].get("algorithm"):
+            if is_baseline(arm):
                 continue
             variants = [(size, None) for size in args.test_step_sizes] + [(None, a) for a in args.test_alphas]
             if args.report:
