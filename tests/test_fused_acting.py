@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 import torch
-from device_util import DEVICE, generator
+from device_util import DEVICE, FP32_TRANSPORT_ATOL, generator
 
 from vgf_ray.core.fused_acting import (
     COMPILE_FALLBACK,
@@ -21,7 +21,7 @@ from vgf_ray.core.fused_acting import (
 )
 from vgf_ray.core.hparams import VGFHyperParams
 from vgf_ray.core.transport import TransportBudget, aggregate_ensemble, kernel_and_repulsion, q_action_gradient
-from vgf_ray.core.vgf import VGFNetworks
+from vgf_ray.core.vgf import VGFNetworks, auto_target_transport
 
 OBS, ACT = 7, 3
 
@@ -86,7 +86,7 @@ def test_fused_transport_equals_eager_in_fp32(overrides):
     obs = torch.randn(16, OBS, device=DEVICE)
     for steps in (0, 1, 3):
         x, q, eager, eager_q = fused_and_eager_particles(nets, obs, TransportBudget(steps, 0.1))
-        torch.testing.assert_close(x, eager, atol=1e-5, rtol=0)
+        torch.testing.assert_close(x, eager, atol=FP32_TRANSPORT_ATOL, rtol=0)
         torch.testing.assert_close(q, eager_q, atol=1e-5, rtol=1e-5)
         assert steps == 0 or not torch.allclose(x, nets.sample_particles(obs, TransportBudget(0, 0.1),
                                                                          generator(5))[1])
@@ -132,15 +132,19 @@ def test_onednn_matmuls_keep_the_reference_numbers():
     assert not torch.equal(fast, reference)  # L_train 2 vs 1: the comparison above is not vacuous
 
 
-def test_auto_target_transport_is_fused_in_fp32_on_cpu_and_eager_in_bf16_or_on_gpus():
+def test_auto_target_transport_is_fused_on_gpus_and_in_fp32_on_cpu_and_eager_in_bf16_on_cpu():
     batch = {"next_observations": torch.randn(4, OBS, device=DEVICE), "rewards": torch.zeros(4, device=DEVICE),
              "masks": torch.ones(4, device=DEVICE)}
     fp32, bf16 = make_nets(), make_nets(bf16=True)
     assert fp32.hp.target_transport == "auto"
     for nets in (fp32, bf16):
         nets.td_target(batch)
-    assert (fp32._target_transporter is not None) == (DEVICE.type == "cpu" and torch.backends.mkldnn.is_available())
-    assert bf16._target_transporter is None
+    on_gpu = DEVICE.type == "cuda"
+    assert (fp32._target_transporter is not None) == (on_gpu or torch.backends.mkldnn.is_available())
+    assert (bf16._target_transporter is not None) == on_gpu
+    assert auto_target_transport(torch.device("cuda"), bf16=True) == "fused"
+    assert auto_target_transport(torch.device("cpu"), bf16=True) == "eager"
+    assert auto_target_transport(torch.device("mps"), bf16=False) == "eager"
     with pytest.raises(ValueError, match="target_transport='jit' is not one of \\('auto'"):
         dataclasses.replace(fp32.hp, target_transport="jit").validate()
 

@@ -12,6 +12,7 @@ from vgf_ray.core.transport import (
     kernel_and_repulsion,
     rbf_kernel,
     select_particle,
+    stable_median,
     svgd_velocity,
     transport_particles,
 )
@@ -48,6 +49,20 @@ def test_identical_particles_give_all_ones_kernel_and_zero_repulsion():
     score = torch.randn(1, 7, 3)
     phi = svgd_velocity(x, score, alpha=0.5)
     torch.testing.assert_close(phi, (score.mean(1, keepdim=True) / 0.5).expand(1, 7, 3), atol=1e-5, rtol=1e-5)
+
+
+def test_median_ties_resolve_in_index_order():
+    """Kernel distances tie in pairs (d_ij = d_ji), and which tied entry the median's gradient reaches decides which
+    particle the bandwidth term moves: the stable order (as jax's sort), the same on every device and compiler."""
+    values = torch.tensor([[2.0, 1.0, 3.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0]], requires_grad=True)
+    median, _ = stable_median(values)
+    median.sum().backward()
+    torch.testing.assert_close(median.detach(), torch.tensor([1.0, 1.0]))
+    torch.testing.assert_close(values.grad, torch.tensor([[0.0, 0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0]]))
+    even = torch.tensor([[4.0, 0.0, 4.0, 9.0, 4.0, 0.0]], requires_grad=True)  # lo, hi: 2nd and 3rd sorted
+    median, _ = stable_median(even)
+    median.sum().backward()
+    torch.testing.assert_close(even.grad, torch.tensor([[0.5, 0.0, 0.5, 0.0, 0.0, 0.0]]))
 
 
 def test_batched_kernel_equals_per_state_loop():

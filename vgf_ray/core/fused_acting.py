@@ -9,9 +9,10 @@ Acting one observation is per-op overhead, not arithmetic (the weights fit in ca
 - weights are packed (split, transposed, cast) once per weight change, not on every call.
 
 The numbers are those of ``VGFNetworks.act`` (tested: transport to 1e-5 in fp32, the same particle chosen).
-The median's gradient goes to the two middle entries of the same sort ``torch.quantile`` uses, so ties between
-the symmetric distances d_ij = d_ji resolve as in the eager path. ``torch.compile`` of the whole function is an
-option (``compile=True``) that falls back to this eager version where the compiler is unavailable.
+The median's gradient goes to the two middle entries of the eager path's stable sort, so ties between the
+symmetric distances d_ij = d_ji resolve as there, on every device and under the compiler. ``torch.compile`` of
+the whole function is an option (``compile=True``) that falls back to this eager version where the compiler is
+unavailable.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ import torch
 import torch.nn.functional as F
 
 from vgf_ray.core.networks import LAYER_NORM_EPS
-from vgf_ray.core.transport import ADAM_BETA1, ADAM_BETA2, ADAM_EPS, TransportBudget, select_particle
+from vgf_ray.core.transport import (
+    ADAM_BETA1,
+    ADAM_BETA2,
+    ADAM_EPS,
+    TransportBudget,
+    median_positions,
+    select_particle,
+    stable_median,
+)
 
 COMPILE_FALLBACK = "vgf_ray's compiled transport falls back to the fused path"  # the warning's start, when it does
 
@@ -254,11 +263,8 @@ def kernel_and_repulsion_closed_form(x: torch.Tensor, bandwidth_grad: bool = Tru
     n = x.shape[-2]
     diff = x.unsqueeze(-2) - x.unsqueeze(-3)  # [B, N, N, d]: x_r - x_c
     d2 = diff.square().sum(-1)
-    sorted_d2, order = torch.sort(d2.flatten(-2), dim=-1)  # as torch.quantile does
-    pos = 0.5 * (n * n - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    frac = pos - lo
-    med = sorted_d2[..., lo] + frac * (sorted_d2[..., hi] - sorted_d2[..., lo])
+    med, order = stable_median(d2.flatten(-2))  # the eager path's median, its ties resolved the same way
+    lo, hi, frac = median_positions(n * n)
     scale = 1.0 / (2.0 * math.log(n + 1))
     h = med * scale
     gamma = h.clamp_min(1e-12).mul_(2.0).add_(1e-6).reciprocal_()[..., None, None]  # [B, 1, 1]

@@ -56,13 +56,31 @@ def pairwise_sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x.unsqueeze(-2) - y.unsqueeze(-3)).pow(2).sum(-1).clamp_min(0.0)
 
 
+def median_positions(count: int) -> tuple[int, int, float]:
+    """``(lo, hi, frac)``: the median of ``count`` sorted values is ``v[lo] + frac * (v[hi] - v[lo])``."""
+    pos = 0.5 * (count - 1)
+    lo = math.floor(pos)
+    return lo, math.ceil(pos), pos - lo
+
+
+def stable_median(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(median, sort order)`` over the last dim, interpolated like ``jnp.median``; differentiable.
+
+    The sort is stable (ties in index order, as jax's sort): a kernel's distances tie in pairs (d_ij = d_ji), and
+    which of the two the median's gradient reaches decides which particle it moves. An unstable sort resolves
+    ties differently on each backend (the CPU's, CUDA's, the compiler's bitonic sort)."""
+    sorted_values, order = torch.sort(values, dim=-1, stable=True)
+    lo, hi, frac = median_positions(values.shape[-1])
+    return sorted_values[..., lo] + frac * (sorted_values[..., hi] - sorted_values[..., lo]), order
+
+
 def rbf_gamma(sq_dists: torch.Tensor) -> torch.Tensor:
     """Median-heuristic RBF precision per state, ``[B, N, N] -> [B, 1, 1]``, as in the authors' kernel.
 
     The median includes the zero diagonal and interpolates between the middle two entries like ``jnp.median``.
     """
     n = sq_dists.shape[-1]
-    med = torch.quantile(sq_dists.flatten(-2), 0.5, dim=-1, keepdim=True).unsqueeze(-1)
+    med = stable_median(sq_dists.flatten(-2))[0][..., None, None]
     h = med / (2.0 * math.log(n + 1))
     sigma_sq = h.clamp_min(1e-12)
     return 1.0 / (2.0 * sigma_sq + 1e-6)

@@ -38,6 +38,16 @@ Batch = dict[str, torch.Tensor]
 BATCH_KEYS = ("observations", "actions", "rewards", "next_observations", "masks")
 
 
+def auto_target_transport(device: torch.device, bf16: bool) -> str:
+    """``target_transport: auto``: the TD target's faster transport where it was measured faster.
+
+    On a GPU the fused path removes kernel launches (paper config on an H200: 1.5x eager's gradient steps/s in
+    fp32 and in bf16); on a CPU it pays in fp32 through oneDNN, while in bf16 its casts cost more than autograd."""
+    if device.type == "cuda":
+        return "fused"
+    return "fused" if device.type == "cpu" and not bf16 and torch.backends.mkldnn.is_available() else "eager"
+
+
 class VGFNetworks(nn.Module):
     """All trainable parts of VGF plus the target critic; methods give the losses and the acting rule."""
 
@@ -163,8 +173,7 @@ class VGFNetworks(nn.Module):
         next_obs, budget = batch["next_observations"], TransportBudget(hp.train_vgf_steps, hp.vgf_lr)
         path = hp.target_transport
         if path == "auto":
-            path = "fused" if not hp.bf16 and next_obs.device.type == "cpu" and torch.backends.mkldnn.is_available() \
-                else "eager"
+            path = auto_target_transport(next_obs.device, hp.bf16)
         if path != "eager" and self.grad_net is None:
             self._target_transporter = _fused_for(self._target_transporter, path)
             particles, _ = self._target_transporter.particles(self, next_obs, budget, generator, with_q=False)
