@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
-# The GPU check of issue 10 in one call, for a lent GPU machine (the device tool) or any CUDA machine:
+# The GPU check in one call, for any CUDA machine:
 #   1. environment - torch, CUDA and the GPU;
 #   2. tests       - the core numerics tests on the GPU (VGF_TEST_DEVICE=cuda): every fast path against the fp32
 #                    eager reference, learning on a small problem, the TD target, the target-update rule;
-#   3. learner     - VGFAgent gradient steps/s at the paper config, fp32 and bf16, TD-target transport
-#                    eager / fused / compiled (learner_throughput.py --no-rllib);
-#   4. acting      - ms per acting call at the paper config, one observation per call (an EnvRunner's env
-#                    step), every acting path (acting_latency.py --no-rllib --device cuda);
-#   5. acting_batch- the same for 64 observations per call (vectorised envs), eager and fused paths.
-# Needs python3 with a CUDA torch, numpy, pytest and hypothesis; not Ray, gymnasium or MuJoCo (the lent machine
-# has none of them and cannot install them, so RLlib's GPU learner is not part of this check).
-# Each step has its own time limit, so a slow one cannot starve the rest; what a step printed before its limit
-# is kept. All limits together are 6 minutes, so the lent machine's 15 minutes hold its start and a second run.
-# Logs go to $OUT (default ./gpu-check), one file per step. Exit status 1 if any step failed.
+#   3. learner     - VGFAgent gradient steps/s at the paper config, fp32 and bf16, TD-target transport eager and
+#                    fused (learner_throughput.py --no-rllib);
+#   4. acting      - ms per acting call at the paper config, one observation per call (an EnvRunner's env step)
+#                    and 64 (vectorised envs), eager and fused paths (acting_latency.py --no-rllib --device cuda);
+#   5. compiled    - the torch.compile paths' timings, last: compiling them on a GPU takes minutes.
+# Needs python3 with a CUDA torch, numpy, pytest and hypothesis; not Ray, gymnasium or MuJoCo (RLlib's GPU learner
+# is not part of this check). Each step has its own time limit, so a slow one cannot starve the rest; what a step
+# printed before its limit is kept. Logs go to $OUT (default ./gpu-check), one file per step. Exit status 1 if any
+# step failed. Results of a run: benchmarks/results/gpu-check-*/.
 #
 # Usage: bash benchmarks/gpu_check.sh              (fails at once where torch sees no GPU)
 #        bash benchmarks/gpu_check.sh --allow-cpu  (a rehearsal on a CPU machine: the same steps on the CPU)
@@ -57,12 +56,12 @@ if torch.cuda.is_available():
     print('GPU', p.name, f'{p.total_memory / 2**30:.0f} GiB', p.multi_processor_count, 'SMs')
 else:
     print('no GPU: a CPU rehearsal')"
-step tests 120 env VGF_TEST_DEVICE="$device" "$python" -m pytest -q -p no:cacheprovider \
-  tests/test_fused_acting.py tests/test_vgf_core.py
-step learner 90 "$python" benchmarks/learner_throughput.py --no-rllib --configs paper \
-  --target-transport eager fused compiled --steps 20 --repeats 3
-step acting 100 "$python" benchmarks/acting_latency.py --no-rllib --device "$device" --configs paper \
-  --calls 50 --repeats 3
-step acting_batch 30 "$python" benchmarks/acting_latency.py --no-rllib --device "$device" --configs paper \
-  --paths eager fused --batch 64 --calls 20 --repeats 3
+step tests 150 env VGF_TEST_DEVICE="$device" "$python" -m pytest -q -p no:cacheprovider --show-capture=no \
+  tests/test_fused_acting.py tests/test_vgf_core.py tests/test_transport.py
+step learner 75 "$python" benchmarks/learner_throughput.py --no-rllib --configs paper \
+  --target-transport eager fused --dtypes fp32 bf16 --steps 20 --repeats 3
+step acting 60 "$python" benchmarks/acting_latency.py --no-rllib --device "$device" --configs paper \
+  --paths eager fused --batch 1 64 --calls 50 --repeats 3
+step compiled 240 "$python" benchmarks/acting_latency.py --no-rllib --device "$device" --configs paper \
+  --paths compiled --dtypes fp32 --calls 50 --repeats 3
 exit "$status"
