@@ -29,8 +29,8 @@ TRANSITION_BYTES = 4 * (2 * common.CUBE_OBS + common.CUBE_ACT + 2)  # obs, next 
 
 def run(dataset: str, nodes: int, async_sampling: bool, iterations: int, rollout: int) -> dict[str, float]:
     import ray
-    from ray.cluster_utils import Cluster
 
+    from vgf_ray.local_cluster import start_local_cluster
     from vgf_ray.metrics import (
         GRAD_STEPS_LIFETIME,
         ONLINE_ENV_STEPS_LIFETIME,
@@ -45,7 +45,7 @@ def run(dataset: str, nodes: int, async_sampling: bool, iterations: int, rollout
             "temp_dir": temp}
     if nodes == 1:
         head["resources"] = {ROLLOUT: 2}
-    cluster = Cluster(initialize_head=True, head_node_args=head)
+    cluster = start_local_cluster(head)
     if nodes == 2:
         cluster.add_node(num_cpus=2, resources={ROLLOUT: 2}, object_store_memory=1 << 29)
     cluster.wait_for_nodes()

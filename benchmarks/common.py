@@ -8,9 +8,11 @@ import time
 
 import torch
 
+from vgf_ray.cluster_auth import use_token_auth
+
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+use_token_auth()  # before Ray is imported
 
 # Paper config (spec 3.1/3.2, OGBench manipulation): 4x512 nets, batch 256, N=10, K=10, L_train=3.
 PAPER = dict(hidden_dims=(512,) * 4, actor_hidden_dims=(512,) * 4, num_particles=10, bc_flow_steps=10,

@@ -7,7 +7,7 @@ set -euo pipefail
 before=$(cd "$1" && pwd); after=$(cd "$2" && pwd)
 rounds=${3:-4}; config=${4:-paper}; path_name=${5:-fused}; dtype=${6:-fp32}
 python=${PYTHON:-python}
-export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_AUTH_MODE=disabled MUJOCO_GL=egl
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 MUJOCO_GL=egl
 for round in $(seq 1 "$rounds"); do
   for tree in "$before" "$after"; do
     (cd "$tree" && PYTHONPATH="$tree" "$python" - "$config" "$path_name" "$dtype" "$round" "$tree" <<'PY'

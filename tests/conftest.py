@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import secrets
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,7 +14,15 @@ from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+# Ray's token authentication on in every test (as vgf-ray runs), with the test run's own token: Ray reads it from
+# RAY_AUTH_TOKEN_PATH, so nothing is written to ~/.ray. Set before anything imports Ray, which reads it once.
+_AUTH_DIR = tempfile.mkdtemp(prefix="vgf-ray-auth-")
+atexit.register(shutil.rmtree, _AUTH_DIR, ignore_errors=True)
+TOKEN_FILE = Path(_AUTH_DIR) / "auth_token"
+TOKEN_FILE.write_text(secrets.token_hex(32))
+os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(TOKEN_FILE))
+os.environ.pop("RAY_AUTH_TOKEN", None)
 
 # Fuzz tests (test_fuzz_*.py): a fixed corpus in CI, ten times as many fresh cases with HYPOTHESIS_PROFILE=deep.
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,

@@ -1,6 +1,7 @@
 """cluster/: the launcher config passes Ray's own schema, and the KubeRay manifests agree with the experiment
 they run (entrypoint parses, config valid, GPUs and CPUs match the resources section, Ray version matches)."""
 
+import re
 import shlex
 from pathlib import Path
 
@@ -41,6 +42,45 @@ def test_kuberay_manifest_matches_the_installed_ray(path):
     manifest = yaml.safe_load(path.read_text())
     assert manifest["apiVersion"] == "ray.io/v1" and manifest["kind"] in ("RayJob", "RayCluster")
     assert cluster_spec(manifest)["rayVersion"] == ray.__version__
+
+
+@pytest.mark.parametrize("path", KUBERAY, ids=lambda p: p.name)
+def test_kuberay_manifest_turns_token_authentication_on(path):
+    spec = cluster_spec(yaml.safe_load(path.read_text()))
+    assert spec["authOptions"] == {"mode": "token"}
+    groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
+    env = [var for group in groups for c in group["template"]["spec"]["containers"] for var in c.get("env", [])]
+    assert not any(var["name"].startswith("RAY_AUTH") for var in env)  # the operator sets mode and token itself
+
+
+def test_launcher_nodes_start_with_token_authentication_and_get_the_token():
+    config = yaml.safe_load((ROOT / "cluster" / "ray-cluster-aws.yaml").read_text())
+    starts = config["head_start_ray_commands"] + config["worker_start_ray_commands"]
+    assert all("export RAY_AUTH_MODE=token;" in line for line in starts if "ray start" in line)
+    assert config["file_mounts"] == {"~/.ray/auth_token": "~/.ray/auth_token"}
+
+
+def test_image_keeps_authentication_on_and_builds_as_its_user():
+    lines = [line.strip() for line in (ROOT / "cluster" / "Dockerfile").read_text().splitlines()
+             if not line.lstrip().startswith("#")]
+    text = "\n".join(lines)
+    assert "RAY_AUTH_MODE=token" in text and "disabled" not in text
+    chown = next(i for i, line in enumerate(lines) if line.startswith("RUN chown ray:users /home/ray/vgf_ray"))
+    install = next(i for i, line in enumerate(lines) if "pip install --no-cache-dir -e ." in line)
+    assert chown < install and lines[chown + 1] == "USER ray"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "runs"} <= set(ignored)
+
+
+def test_no_product_file_turns_ray_authentication_off():
+    """The opt-out (an auth mode of ``disabled``) opens the Jobs API to anyone: no code, image, manifest, config or
+    script of the product sets it."""
+    pattern = re.compile(r"RAY_AUTH_MODE\W{0,4}disabled|authOptions\W+mode\W+(none|disabled)", re.IGNORECASE)
+    roots = [ROOT / name for name in ("vgf_ray", "cluster", "tune_configs", "benchmarks", "tests", ".ci")]
+    files = [f for root in roots for f in root.rglob("*") if f.is_file() and f.suffix not in (".png", ".pyc")]
+    offenders = [str(f.relative_to(ROOT)) for f in files + [ROOT / ".dockerignore"]
+                 if pattern.search(f.read_text(errors="ignore")) and f.name != "test_cluster.py"]
+    assert len(files) > 50 and not offenders, offenders
 
 
 def test_rayjob_entrypoint_runs_a_valid_experiment_that_fits_the_cluster():

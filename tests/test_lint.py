@@ -1,4 +1,4 @@
-"""The code stays ruff-clean (style is part of the review, so CI checks it)."""
+"""The code stays ruff-clean (CI checks style with the tests)."""
 
 import shutil
 import subprocess

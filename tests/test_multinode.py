@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vgf_ray.local_cluster import start_local_cluster
+
 ROLLOUT = "rollout_node"  # the custom resource only worker nodes have
 
 
 @pytest.fixture
 def two_nodes(tmp_path):
     """A head (driver and learner) and one worker node with the rollout resource."""
-    from ray.cluster_utils import Cluster
-
     temp = tempfile.mkdtemp(prefix="vgfray")  # short: Ray's socket paths must fit in 107 bytes
-    cluster = Cluster(initialize_head=True, head_node_args={
+    cluster = start_local_cluster({
         "num_cpus": 2, "include_dashboard": False, "object_store_memory": 1 << 28, "temp_dir": temp})
     worker = cluster.add_node(num_cpus=2, resources={ROLLOUT: 2}, object_store_memory=1 << 28)
     cluster.wait_for_nodes()

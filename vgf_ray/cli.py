@@ -7,13 +7,14 @@ import json
 import os
 import sys
 
+from vgf_ray.cluster_auth import use_token_auth
+
 EXIT_DIVERGED = 3
 
 
 def _env_defaults() -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
 def cmd_make_dataset(args: argparse.Namespace) -> int:
@@ -74,7 +75,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     # --address here is the Jobs API; the job's own driver joins the cluster with ray.address=auto.
     return submit(args.config, args.address, args.command, list(args.set or []), args.working_dir,
-                  follow=not args.no_follow)
+                  follow=not args.no_follow, token_file=args.token_file)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -119,7 +120,7 @@ def cmd_toy(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vgf-ray", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="subcommand", required=True)
 
     p = sub.add_parser("make-dataset", help="generate an OGBench dataset locally with the shipped oracles")
     p.add_argument("name", help="e.g. cube-single-play, scene-play, puzzle-3x3-play, pointmaze-medium-navigate")
@@ -141,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mlflow-uri", default=None, help="MLflow tracking URI, e.g. http://127.0.0.1:5000")
     p.add_argument("--address", default=None, help="an existing Ray cluster: auto or ray://HOST:PORT "
                    "(default: start a local Ray)")
+    p.add_argument("--token-file", default=None, help="the cluster's auth token (default: RAY_AUTH_TOKEN, "
+                   "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as Ray looks)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("tune", help="Ray Tune sweep: search space, ASHA/PBT/PB2, Optuna (experiment YAML + sweep)")
@@ -153,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="where --export-schedule writes (default: in the sweep folder)")
     p.add_argument("--address", default=None, help="an existing Ray cluster: auto or ray://HOST:PORT "
                    "(default: start a local Ray)")
+    p.add_argument("--token-file", default=None, help="the cluster's auth token (default: RAY_AUTH_TOKEN, "
+                   "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as Ray looks)")
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("submit", help="run a train or tune experiment on a Ray cluster via the Ray Jobs API")
@@ -164,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--working-dir", default=None, help="uploaded as the job's working directory "
                    "(default: the experiment file's folder)")
     p.add_argument("--no-follow", action="store_true", help="print the job id and return")
+    p.add_argument("--token-file", default=None, help="the cluster's auth token (default: RAY_AUTH_TOKEN, "
+                   "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as Ray looks)")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("report", help="one HTML page for a run or sweep folder (curves, budgets, trials, schedules)")
@@ -196,20 +203,27 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_library_noise()
     args = build_parser().parse_args(argv)
-    from vgf_ray.core.divergence import DivergenceError
     from vgf_ray.errors import InputError
+
+    try:
+        # Before anything imports Ray, which reads the authentication mode once.
+        use_token_auth(getattr(args, "token_file", None))
+    except InputError as err:
+        print(f"vgf-ray {args.subcommand}: error: {err}", file=sys.stderr)
+        return 2
+    from vgf_ray.core.divergence import DivergenceError
     from vgf_ray.experiment.interrupt import RunInterrupted
 
     try:
         return args.func(args)
     except (InputError, FileNotFoundError) as err:  # the user's to fix: one line; anything else keeps its traceback
-        print(f"vgf-ray {args.command}: error: {err}", file=sys.stderr)
+        print(f"vgf-ray {args.subcommand}: error: {err}", file=sys.stderr)
         return 2
     except DivergenceError as err:
-        print(f"vgf-ray {args.command}: stopped: {err}", file=sys.stderr)
+        print(f"vgf-ray {args.subcommand}: stopped: {err}", file=sys.stderr)
         return EXIT_DIVERGED
     except RunInterrupted as err:
-        print(f"vgf-ray {args.command}: interrupted by {err}", file=sys.stderr)
+        print(f"vgf-ray {args.subcommand}: interrupted by {err}", file=sys.stderr)
         return 128 + err.signum
 
 

@@ -3,7 +3,8 @@
 The experiment file's folder (or ``--working-dir``) becomes the job's working directory, uploaded by Ray; the job
 runs ``vgf-ray train|tune FILE --set ray.address=auto`` there, so its driver joins the cluster instead of starting
 one. The command prints the job id, follows the job's logs and exits with the job's outcome. Needs the Jobs API
-client and a dashboard on the head: ``pip install 'vgf_ray[cluster]'`` (``ray[default]``).
+client and a dashboard on the head: ``pip install 'vgf_ray[cluster]'`` (``ray[default]``). Every request carries the
+cluster's token (``vgf_ray.cluster_auth``): a cluster with token auth refuses requests without it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import yaml
 
+from vgf_ray.cluster_auth import authorization_headers, find_token, refused
 from vgf_ray.errors import InputError
 
-JOB_ENV = {"MUJOCO_GL": "egl", "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+# The job's driver inherits the head node's authentication settings (its mode and token); none are set here.
+JOB_ENV = {"MUJOCO_GL": "egl", "PYTHONUNBUFFERED": "1"}
 FINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
@@ -45,9 +48,11 @@ def job_command(config: Path, working_dir: Path, command: str | None, overrides:
 
 
 def submit(config: str, address: str, command: str | None = None, overrides: list[str] | None = None,
-           working_dir: str | None = None, follow: bool = True, timeout_s: float | None = None) -> int:
+           working_dir: str | None = None, follow: bool = True, timeout_s: float | None = None,
+           token_file: str | None = None) -> int:
     """Submit the experiment; with ``follow``, stream its logs and return 0 if it succeeded, else 1."""
     try:
+        from ray.exceptions import AuthenticationError
         from ray.job_submission import JobSubmissionClient
     except ImportError as err:  # pragma: no cover - depends on the installed extras
         raise SubmitError("vgf-ray submit needs the Ray Jobs API client: pip install 'vgf_ray[cluster]'") from err
@@ -58,16 +63,19 @@ def submit(config: str, address: str, command: str | None = None, overrides: lis
     if not folder.is_dir():
         raise SubmitError(f"--working-dir {folder}: not a folder")
     command, entrypoint = job_command(path, folder, command, list(overrides or []))
+    token = find_token(token_file)
     try:
-        client = JobSubmissionClient(address)
+        client = JobSubmissionClient(address, headers=authorization_headers(token))
+        job_id = submit_when_ready(client, entrypoint, {"working_dir": str(folder.resolve()), "env_vars": JOB_ENV})
+        print(f"submitted {command} job {job_id} to {address}: {entrypoint}", flush=True)
+        if not follow:
+            return 0
+        asyncio.run(_print_logs(client, job_id, timeout_s))
+        status = str(wait_for_job(client, job_id, timeout_s))
+    except AuthenticationError as err:
+        raise refused(f"--address {address}", token is not None) from err
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise SubmitError(f"--address {address}: no Ray Jobs API there ({err})") from err
-    job_id = submit_when_ready(client, entrypoint, {"working_dir": str(folder.resolve()), "env_vars": JOB_ENV})
-    print(f"submitted {command} job {job_id} to {address}: {entrypoint}", flush=True)
-    if not follow:
-        return 0
-    asyncio.run(_print_logs(client, job_id, timeout_s))
-    status = str(wait_for_job(client, job_id, timeout_s))
     print(f"job {job_id}: {status}", flush=True)
     return 0 if status.endswith("SUCCEEDED") else 1
 

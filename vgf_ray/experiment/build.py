@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from vgf_ray.cluster_auth import find_token, is_auth_failure, refused
 from vgf_ray.errors import InputError
 from vgf_ray.experiment.schema import ALGORITHMS, VGF_ALGORITHM, ExperimentError, algorithm_of
 
@@ -95,11 +96,22 @@ def init_ray(exp: dict) -> None:
     import ray
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if not ray.is_initialized():
         opts = dict(exp["ray"])
         address = opts.pop("address", None)
         if address:
-            ray.init(address=address)
-        else:
+            join_cluster(address)
+        else:  # a new local Ray: token authentication on (Ray's default for local clusters, or the CLI's mode)
             ray.init(include_dashboard=False, log_to_driver=False, **opts)
+
+
+def join_cluster(address: str) -> None:
+    """``ray.init(address)``; a cluster that refuses the token (or its absence) is a one-line error."""
+    import ray
+
+    try:
+        ray.init(address=address)
+    except Exception as err:
+        if is_auth_failure(err):
+            raise refused(f"ray.address {address}", find_token() is not None) from err
+        raise
