@@ -4,7 +4,7 @@ Measures VGFTorchRLModule.forward_inference, i.e. what an EnvRunner calls, at th
 and bf16, for every acting path (``training.acting``): ``eager`` (autograd, the reference and baseline of the
 ratios), ``fused`` (closed-form gradients, vgf_ray.core.fused_acting) and ``compiled`` (the fused function under
 torch.compile). Each figure is the median of ``--repeats`` runs of ``--calls`` calls; the spread (max/min of the
-repeats) is printed beside it. The authors' JAX figures (issue 10, same machine type, one observation) are
+repeats) is printed beside it. The authors' JAX figures (same machine type, one observation) are
 printed for comparison.
 
 ``--no-rllib`` times ``VGFNetworks.act`` itself (the same acting rule without RLlib's module around it; needs only
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 BUDGETS = (0, 1, 3)
-# The authors' JAX code (fp32), ms per action at L = 0 / 1 / 3, measured on this machine type (issue 10).
+# The authors' JAX code (fp32), ms per action at L = 0 / 1 / 3, measured on this machine type (platform notes).
 JAX_REFERENCE_MS = {"paper": (1.89, 3.48, 5.17), "cpu": (0.20, 0.39, 0.58)}
 PATHS = ("eager", "fused", "compiled")
 
