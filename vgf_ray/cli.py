@@ -118,6 +118,11 @@ def cmd_toy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token_file_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--token-file", default=None, help="the cluster's auth token (default: RAY_AUTH_TOKEN, "
+                   "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as Ray looks)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vgf-ray", description=__doc__)
     sub = parser.add_subparsers(dest="subcommand", required=True)
@@ -142,8 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mlflow-uri", default=None, help="MLflow tracking URI, e.g. http://127.0.0.1:5000")
     p.add_argument("--address", default=None, help="an existing Ray cluster: auto or ray://HOST:PORT "
                    "(default: start a local Ray)")
-    p.add_argument("--token-file", default=None, help="the cluster's auth token (default: RAY_AUTH_TOKEN, "
-                   "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as Ray looks)")
+    _token_file_argument(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("tune", help="Ray Tune sweep: search space, ASHA/PBT/PB2, Optuna (experiment YAML + sweep)")
@@ -156,8 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="where --export-schedule writes (default: in the sweep folder)")
     p.add_argument("--address", default=None, help="an existing Ray cluster: auto or ray://HOST:PORT "
                    "(default: start a local Ray)")
-    p.add_argument("--token-file", default=None, help="the cluster's auth token (default: RAY_AUTH_TOKEN, "
-                   "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as Ray looks)")
+    _token_file_argument(p)
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("submit", help="run a train or tune experiment on a Ray cluster via the Ray Jobs API")
@@ -169,8 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--working-dir", default=None, help="uploaded as the job's working directory "
                    "(default: the experiment file's folder)")
     p.add_argument("--no-follow", action="store_true", help="print the job id and return")
-    p.add_argument("--token-file", default=None, help="the cluster's auth token (default: RAY_AUTH_TOKEN, "
-                   "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as Ray looks)")
+    _token_file_argument(p)
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("report", help="one HTML page for a run or sweep folder (curves, budgets, trials, schedules)")
