@@ -49,10 +49,11 @@ def pointmaze_npz(data_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ray_session(tmp_path_factory):
+def ray_session():
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, object_store_memory=1 << 29,
-             _temp_dir=str(tmp_path_factory.mktemp("ray")), log_to_driver=False)
+    temp = tempfile.mkdtemp(prefix="vgfray")  # short: Ray's socket paths must fit in 107 bytes, under any TMPDIR
+    ray.init(num_cpus=4, include_dashboard=False, object_store_memory=1 << 29, _temp_dir=temp, log_to_driver=False)
     yield ray
     ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
