@@ -9,7 +9,7 @@ three plots: success against L per arm, against gradient steps (VGF per budget, 
 L > 0 over L = 0 against gradient steps. ``--metric return`` reports the episode return instead (partial progress
 on tasks no run solves yet, e.g. puzzle-3x3-play at this scale), into ``table-return.md`` and ``return_*.png``.
 
-Usage (per run of 20k steps here: VGF 8-13 min, IQL about 7, CQL about 40 (RLlib's; README "Baselines"));
+Usage (per run of 20k steps here: VGF 8-13 min, IQL about 7, CQL about 40 (RLlib's; docs: Baselines));
 ``--report`` tabulates what a folder holds (arms with different seed sets) without training:
     python benchmarks/learning_study.py --task cube-single-play --steps 20000 --seeds 0 1 2 \
         --arms vgf vgf-ltrain0 vgf-ltrain3 vgf-no-bwgrad vgf-min avgf bc iql --out runs/study-cube
@@ -163,24 +163,48 @@ def gains_over_steps(per_seed: dict) -> list[tuple[int, int, float, float]]:
     return rows
 
 
+def arm_cells(per_seed: dict, budgets: list[int]) -> list[str]:
+    """One arm's row: mean ± s.e. over seeds at each budget, then the paired gain of its best L > 0."""
+    cells = []
+    for b in budgets:
+        finals = [c[str(b)][-1][1] for c in per_seed.values() if c.get(str(b))]
+        if finals:
+            m, se = mean_se(finals)
+            cells.append(f"{m:.2f} ± {se:.2f}" if math.isfinite(se) else f"{m:.2f}")
+        else:
+            cells.append("-")
+    gain = transport_gain(final_values(per_seed))
+    cells.append("-" if gain is None else f"L={gain[0]}: {gain[1]:+.2f}" + (
+        f" ± {gain[2]:.2f}" if math.isfinite(gain[2]) else ""))
+    return cells
+
+
 def table(results: dict, budgets: list[int], episodes: int, metric: str = SUCCESS) -> str:
     lines = ["| arm | seeds | " + " | ".join(f"L={b}" for b in budgets) + " | best L>0 minus L=0 (paired) |",
              "|---|---|" + "---|" * (len(budgets) + 1)]
     for arm, per_seed in results.items():
-        cells = []
-        for b in budgets:
-            finals = [c[str(b)][-1][1] for c in per_seed.values() if c.get(str(b))]
-            if finals:
-                m, se = mean_se(finals)
-                cells.append(f"{m:.2f} ± {se:.2f}" if math.isfinite(se) else f"{m:.2f}")
-            else:
-                cells.append("-")
-        gain = transport_gain(final_values(per_seed))
-        cells.append("-" if gain is None else f"L={gain[0]}: {gain[1]:+.2f}" + (
-            f" ± {gain[2]:.2f}" if math.isfinite(gain[2]) else ""))
-        lines.append(f"| {arm} | {len(per_seed)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {arm} | {len(per_seed)} | " + " | ".join(arm_cells(per_seed, budgets)) + " |")
     return "\n".join(lines) + (f"\n\n{metric}: mean ± standard error over seeds; each seed: {episodes} paired "
                                "episodes per L")
+
+
+# The arms a study's record puts in the README's headline table (the algorithms, not their variants).
+HEADLINE_ARMS = {"vgf": "VGF", "bc": "BC (RLlib)", "iql": "IQL (RLlib)", "cql": "CQL (RLlib)"}
+
+
+def write_study_record(out: Path, task: str, results: dict, budgets: list[int], metric: str, steps: int,
+                       transitions: int) -> None:
+    """``out/record.json``: the folder's tables (success and return, where reported), its plots, and headline rows
+    for the main arms in ``metric``."""
+    from records import write_record
+
+    tables = [(out / name).read_text().strip() for name in ("table.md", f"table-{RETURN}.md") if (out / name).exists()]
+    headline = [{"task": task, "algorithm": label, "metric": metric,
+                 "budgets": dict(zip(map(str, budgets), arm_cells(results[arm], budgets)[:-1], strict=True))}
+                for arm, label in HEADLINE_ARMS.items() if arm in results]
+    write_record(out, name=out.name, kind="study", table="\n\n".join(tables), headline=headline,
+                 title=f"{task}: {metric} per test-time budget ({transitions} generated transitions, {steps} "
+                       "gradient steps)", plots=sorted(p.name for p in out.glob("*.png")))
 
 
 def plot(results: dict, budgets: list[int], out: Path, metric: str = SUCCESS) -> None:
@@ -300,6 +324,7 @@ def main() -> None:
     text = table(results, args.budgets, args.episodes, args.metric)
     (out / ("table.md" if args.metric == SUCCESS else f"table-{args.metric}.md")).write_text(text + "\n")
     plot(results, args.budgets, out, args.metric)
+    write_study_record(out, args.task, results, args.budgets, args.metric, args.steps, args.transitions)
     print(text)
     print(f"plots: {', '.join(str(out / f'{args.metric}_{name}.png') for name in PLOTS)}")
 

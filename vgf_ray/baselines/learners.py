@@ -3,7 +3,7 @@
 The losses, modules, optimizers and target-network rules are RLlib's own (``MARWILTorchLearner`` with beta 0,
 ``IQLTorchLearner``, ``CQLTorchLearner``). What changes is only where minibatches come from: RLlib's offline
 pipeline turns every parquet row into a one-step episode and runs its connectors over it, which here managed
-about one IQL update per second (README "Baselines"); these learners sample uniform minibatches from the same
+about one IQL update per second (docs: Baselines); these learners sample uniform minibatches from the same
 ``OfflineOnlineReplay`` as VGF and call RLlib's ``_update`` and ``after_gradient_based_update`` per step.
 """
 

@@ -4,7 +4,7 @@ RLlib's SAC catalog (which its IQL and CQL modules use) builds each Q-network as
 input (observation, action), then tanh fusion layers with skip connections over both embeddings. At 2x256 that is
 about 660k multiply-adds per (state, action) row against 74k for the plain MLP the IQL, CQL and FQL authors train
 (``Q(s, a) = MLP([s, a])``), and CQL scores 3 x ``num_actions`` extra rows per state through both critics: RLlib's
-CQL ran 1.4 updates/s here with it and the study could not afford 20k steps (README "Baselines").
+CQL ran 1.4 updates/s here with it and the study could not afford 20k steps (docs: Baselines).
 ``q_network: mlp`` (the default) swaps in the authors' architecture; ``multi_stream`` keeps RLlib's.
 Only the Q encoders change: losses, policy, heads, targets and optimizers stay RLlib's.
 """

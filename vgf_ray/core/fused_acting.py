@@ -92,7 +92,7 @@ def _mm(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> t
 
 
 # fp32 matmuls on the CPU: aten calls MKL, which takes its generic code path on this project's AMD machines and
-# reaches less than half of what oneDNN's AVX-512 kernels do (README "Design"); above this much work
+# reaches less than half of what oneDNN's AVX-512 kernels do (docs: Design); above this much work
 # (rows x in x out) oneDNN's packed matmul is the faster call, below it MKL's lower call cost wins (one
 # observation's 8 particles at width 256).
 ONEDNN_MIN_WORK = 1 << 20

@@ -15,8 +15,8 @@ VARIANTS = ("vgf", "avgf")
 # How acting computes: "fused" (closed-form gradients, no autograd; vgf_ray.core.fused_acting), "compiled" (the
 # fused function under torch.compile, falling back to "fused"), "eager" (autograd; the reference).
 ACTING_PATHS = ("fused", "compiled", "eager")
-# The TD target's transport takes the same paths, or "auto": "fused" for fp32 on a CPU with oneDNN (its wide
-# matmuls go through oneDNN, about 1.7x the autograd step at the paper config), else "eager" (bf16 and GPUs).
+# The TD target's transport takes the same paths, or "auto": "fused" on a GPU and in fp32 on a CPU with oneDNN,
+# "eager" in bf16 on a CPU (vgf_ray.core.vgf.auto_target_transport).
 TARGET_TRANSPORT_PATHS = ("auto", *ACTING_PATHS)
 
 
@@ -52,11 +52,11 @@ class VGFHyperParams:
     q_grad_norm: bool = False  # A-VGF: normalize the gradient-network target to unit norm
     bf16: bool = False  # bf16 autocast for behavior sampling, transport and the target critic
     # Acting's dtype, if not bf16's: one observation's matmuls at 2x256 widths are no faster in bf16 on a CPU, and
-    # the casts cost more (README "Speed"), while the learner's batch gains from bf16.
+    # the casts cost more (docs: Benchmarks), while the learner's batch gains from bf16.
     acting_bf16: bool | None = None
     acting: str = "fused"  # see ACTING_PATHS
     # The same choice for the TD target's transport (fused particles, then the target critic's Q); see
-    # TARGET_TRANSPORT_PATHS and README "Speed".
+    # TARGET_TRANSPORT_PATHS.
     target_transport: str = "auto"
 
     @property

@@ -17,13 +17,13 @@ class DatasetSpec:
     """``ogbench``: ``name`` is a dataset/singletask name; ``path`` an npz (official or generated), else one is
     generated into the cache. ``minari``: ``name`` is a local dataset id."""
 
-    source: str = "ogbench"
-    name: str = "cube-single-play"
-    path: str | None = None
+    source: str = "ogbench"  # ogbench (an npz, generated here when missing) or minari (a local dataset)
+    name: str = "cube-single-play"  # an OGBench dataset or singletask name, or a Minari dataset id
+    path: str | None = None  # an OGBench npz to read (official or generated) instead of the cache
     num_transitions: int = 50_000  # size of a generated dataset
-    episode_length: int = 1001
-    seed: int = 0
-    cache_dir: str | None = None
+    episode_length: int = 1001  # steps per generated trajectory (OGBench's datasets: 1001)
+    seed: int = 0  # seed of a generated dataset (the cache keeps one folder per size and seed)
+    cache_dir: str | None = None  # default: $VGF_RAY_DATA_DIR, else ~/.cache/vgf_ray
     generate: bool = True  # generate a missing OGBench dataset (False: error instead)
 
     def __post_init__(self) -> None:

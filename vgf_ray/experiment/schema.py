@@ -22,6 +22,23 @@ BASELINE_BUDGETS = (0,)  # a baseline has no transport: its one evaluation is fi
 ALGORITHMS = (VGF_ALGORITHM, *BASELINES)
 SECTIONS = {"name", "algorithm", "seed", "iterations", "checkpoint_every", "output_dir", "ray", "env", "dataset",
             "training", "evaluation", "resources", "mlflow", "sweep"}
+# What each section holds (the configuration reference is generated from this table and the defaults below).
+SECTION_HELP = {
+    "name": "the run's name; `output_dir` may use it as `{name}`",
+    "algorithm": "`vgf` (default) or a baseline: `bc`, `iql`, `cql` (RLlib's own, trained on the same data)",
+    "seed": "seeds the learner, the EnvRunners and the evaluation episodes",
+    "iterations": "`train()` calls; `auto` runs both phases (offline steps, then online env steps)",
+    "checkpoint_every": "iterations between checkpoints (0 or null: only at the end)",
+    "output_dir": "history, plots, checkpoint and final evaluation go here",
+    "ray": "`ray.init` arguments for a local Ray, or `address` to join a running cluster",
+    "env": "the environment: `ogbench` (a task name) or `gym_id`, `success_timing`, `env_kwargs`",
+    "dataset": "the offline data: an OGBench dataset (generated here when missing) or a local Minari dataset",
+    "training": "every VGF knob (the authors' defaults) and the offline/online phases",
+    "evaluation": "how often, how many paired episodes, at which test-time budgets",
+    "resources": "learners (GPUs), EnvRunners and their CPUs and custom resources",
+    "mlflow": "the tracking store and experiment name (`tracking_uri: null` turns tracking off)",
+    "sweep": "`vgf-ray tune` only: search space, scheduler (ASHA, PBT, PB2), searcher, metric (Sweeps page)",
+}
 DEFAULTS: dict[str, Any] = {
     "name": "vgf", "algorithm": VGF_ALGORITHM, "seed": 0, "iterations": 10, "checkpoint_every": 0,
     "output_dir": "runs/{name}",

@@ -32,13 +32,13 @@ class VGFConfig(AlgorithmConfig):
         super().__init__(algo_class=algo_class or VGF)
         for key, value in VGFHyperParams().to_dict().items():
             setattr(self, key, value)
-        self.dataset: dict[str, Any] = DatasetSpec().to_dict()
-        self.updates_per_iteration = 1000
-        self.eval_budgets: list[int] = [0, 1, 2, 3]
+        self.dataset: dict[str, Any] = DatasetSpec().to_dict()  # the offline data (the `dataset` section's keys)
+        self.updates_per_iteration = 1000  # gradient steps per train() call in the offline phase
+        self.eval_budgets: list[int] = [0, 1, 2, 3]  # test-time transport steps L evaluated every round
         self.eval_step_size: float | None = None  # None: the training step size vgf_lr
         # Offline-to-online (spec 2.8). offline_steps=None: offline training only, forever.
         self.offline_steps: int | None = None
-        self.online_env_steps = 0
+        self.online_env_steps = 0  # env steps collected by the EnvRunners after the offline phase
         self.utd_ratio = 1.0  # gradient steps per online env step
         self.start_training = 5000  # online env steps collected before online updates begin
         self.replay_style = "iql"  # iql: one uniform buffer; rlpd: half/half; wsrl: online only
@@ -54,7 +54,7 @@ class VGFConfig(AlgorithmConfig):
         # Online acting: best-of-N with no transport, like the authors' collection loop (spec 6.6).
         self.exploration_steps = 0
         self.exploration_step_size: float | None = None  # None: the transport step size vgf_lr
-        self.exploration_selection = "max"
+        self.exploration_selection = "max"  # which moved particle acts online: max, softmax or random
         # Transport budget (and learning rates) over training: see vgf_ray.core.schedule.
         self.budget_schedule: dict[str, Any] = {}
         self.train_batch_size_per_learner = 256
