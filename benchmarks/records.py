@@ -69,12 +69,12 @@ def invoked_command() -> str:
 
 def write_record(folder: Path, *, name: str, kind: str, title: str, figures: Any = None, table: str | None = None,
                  headline: list[dict] | None = None, plots: list[str] | None = None, notes: list[str] | None = None,
-                 command: str | None = None) -> Path:
-    """Write ``folder/record.json`` (the date, commit, machine and command filled in from this run)."""
+                 command: str | None = None, commit: str | None = None) -> Path:
+    """Write ``folder/record.json`` (the date, commit, machine and command filled in from this run unless given)."""
     if kind not in KINDS:
         raise ValueError(f"record kind {kind!r} is not one of {KINDS}")
     record = {"name": name, "kind": kind, "title": title, "date": datetime.date.today().isoformat(),
-              "commit": current_commit(), "machine": machine_line(), "command": command or invoked_command()}
+              "commit": commit or current_commit(), "machine": machine_line(), "command": command or invoked_command()}
     optional = {"table": table, "headline": headline, "figures": figures, "plots": plots, "notes": notes}
     record.update({key: value for key, value in optional.items() if value})
     folder.mkdir(parents=True, exist_ok=True)

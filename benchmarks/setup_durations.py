@@ -74,7 +74,8 @@ def main() -> None:
     command = "python benchmarks/setup_durations.py" + (" --skip-tests" if args.skip_tests else "")
     path = write_record(RESULTS / "setup-durations", name="setup-durations", kind="benchmark", figures=figures,
                         title="The README's set-up commands on a fresh clone: install, dataset, training, tests",
-                        command=command, notes=[f"Timed on a clone of {commit}, with an empty TMPDIR and cache."])
+                        command=command, commit=commit,
+                        notes=["Timed on a fresh clone with an empty TMPDIR, dataset cache and pip cache."])
     print(f"[setup] record: {path}")
 
 
