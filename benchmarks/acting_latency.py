@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 BUDGETS = (0, 1, 3)
-# The authors' JAX code (fp32), ms per action at L = 0 / 1 / 3, measured on this machine type (platform notes).
+# The authors' JAX code (fp32), ms per action at L = 0 / 1 / 3, measured on the same CPU type.
 JAX_REFERENCE_MS = {"paper": (1.89, 3.48, 5.17), "cpu": (0.20, 0.39, 0.58)}
 PATHS = ("eager", "fused", "compiled")
 
@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument("--no-rllib", action="store_true", help="time VGFNetworks.act alone (needs only torch)")
     parser.add_argument("--device", default="cpu", help="torch device to act on, e.g. cuda (default cpu)")
     parser.add_argument("--batch", nargs="+", type=int, default=[1], help="observations per call (default 1)")
+    parser.add_argument("--record", default=None, metavar="NAME",
+                        help="also write the figures as benchmarks/results/NAME/record.json")
     args = parser.parse_args()
     if args.calls < 1 or args.repeats < 1 or (args.threads is not None and args.threads < 1) or min(args.batch) < 1:
         parser.error("--calls, --repeats, --threads and --batch must be >= 1")
@@ -112,6 +114,8 @@ def main() -> None:
           f"on {args.device}")
     print(f"{'config':<7}{'dtype':<6}{'path':<10}{'batch':>6}" + "".join(f"{f'L={s} ms':>10}" for s in BUDGETS)
           + "   x eager (L=0/1/3)      spread    JAX fp32 ms (batch 1)")
+    table = ["| config | dtype | path | batch | " + " | ".join(f"L={s} ms" for s in BUDGETS) + " | x eager |",
+             "|---|---|---|---|" + "---|" * len(BUDGETS) + "---|"]
     for name in args.configs:
         for bf16 in [dtype == "bf16" for dtype in args.dtypes]:
             for batch in args.batch:
@@ -130,6 +134,16 @@ def main() -> None:
                           + "".join(f"{m:10.3f}" for m in ms)
                           + f"   {ratio:<22} {spread:6.2f}    {jax}   ({time.perf_counter() - start:.0f} s)",
                           flush=True)
+                    table.append(f"| {name} | {'bf16' if bf16 else 'fp32'} | {path} | {batch} | "
+                                 + " | ".join(f"{m:.3f}" for m in ms) + f" | {ratio} |")
+    if args.record:
+        from records import RESULTS, write_record
+
+        where = "VGFNetworks.act" if args.no_rllib else "VGFTorchRLModule.forward_inference"
+        write_record(RESULTS / args.record, name=args.record, kind="benchmark", table="\n".join(table),
+                     title=f"Acting latency, ms per call through {where} on {args.device}, by acting path "
+                           f"(median of {args.repeats} x {args.calls} calls)",
+                     notes=["x eager: the eager (autograd) path's time over this path's, per budget L = 0 / 1 / 3."])
 
 
 if __name__ == "__main__":

@@ -80,10 +80,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3, help="measurements per loop (median and spread)")
     parser.add_argument("--no-rllib", action="store_true", help="only the bare PyTorch loop")
-    parser.add_argument("--target-transport", nargs="+", default=["eager", "compiled"],
+    parser.add_argument("--target-transport", nargs="+", default=["eager", "fused", "compiled"],
                         choices=["auto", "eager", "fused", "compiled"],
                         help="TD-target transport paths to measure (training.target_transport); eager is the baseline")
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    parser.add_argument("--record", default=None, metavar="NAME",
+                        help="also write the figures as benchmarks/results/NAME/record.json")
     args = parser.parse_args()
     if args.steps < 1 or args.repeats < 1:
         parser.error("--steps and --repeats must be >= 1")
@@ -110,6 +112,7 @@ def main() -> None:
               "steps/s")
     print(f"{'config':<7}{'dtype':<6}{'TD target':<10}{'bare':>20}{'learner':>20}{'train':>20}{'learner/bare':>14}"
           f"{'train/bare':>12}   (gradient steps/s: median (min-max); the loops alternate within each repeat)")
+    table = ["| config | dtype | TD target | bare | learner | train |", "|---|---|---|---|---|---|"]
     for name in args.configs:
         for bf16 in [dtype == "bf16" for dtype in args.dtypes]:
             for path in args.target_transport:
@@ -121,6 +124,16 @@ def main() -> None:
                     b, lr, tr = (statistics.median(rates[k]) for k in ("bare", "learner", "train"))
                     row += f"{shown(rates['learner']):>20}{shown(rates['train']):>20}{lr / b:14.2f}{tr / b:12.2f}"
                 print(row, flush=True)
+                loops = [shown(rates[k]) if k in rates and rates[k] else "-" for k in ("bare", "learner", "train")]
+                table.append(f"| {name} | {'bf16' if bf16 else 'fp32'} | {path} | " + " | ".join(loops) + " |")
+    if args.record:
+        from records import RESULTS, write_record
+
+        write_record(RESULTS / args.record, name=args.record, kind="benchmark", table="\n".join(table),
+                     title="Learner throughput, gradient steps/s: the bare PyTorch loop, RLlib's learner and the "
+                           "full train() loop, by TD-target transport path",
+                     notes=[f"median (min-max) of {args.repeats} measurements; the loops alternate within each "
+                            f"repeat. matmul peak: fp32 {peak[False]:.2f}, bf16 {peak[True]:.2f} TFLOP/s."])
 
 if __name__ == "__main__":
     main()

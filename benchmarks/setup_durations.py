@@ -68,7 +68,7 @@ def main() -> None:
     figures["final_evaluation"] = final
     if not args.skip_tests:
         figures["test_install_s"], _ = timed("test install", TEST_INSTALL, clone, env)
-        figures["tests_s"], output = timed("tests", ".venv/bin/python -m pytest -q -p no:cacheprovider", clone, env)
+        figures["tests_s"], output = timed("tests", ".venv/bin/python -m pytest -q -rs -p no:cacheprovider", clone, env)
         passed = re.search(r"(\d+) passed", output)
         figures["tests_passed"] = int(passed.group(1)) if passed else None
     command = "python benchmarks/setup_durations.py" + (" --skip-tests" if args.skip_tests else "")
