@@ -11,6 +11,7 @@ from vgf_ray.core.hparams import VGFHyperParams
 from vgf_ray.core.networks import LAYER_NORM_EPS, EnsembleMLP
 from vgf_ray.core.transport import TransportBudget, aggregate_ensemble
 from vgf_ray.core.vgf import VGFAgent, VGFNetworks
+from vgf_ray.errors import ConfigError
 from vgf_ray.metrics import CRITIC_LOSS, GRAD_NET_LOSS
 
 SMALL = dict(hidden_dims=(32, 32), actor_hidden_dims=(32, 32), num_particles=6, bc_flow_steps=4)
@@ -189,3 +190,25 @@ def test_hyperparams_from_dict_roundtrip():
     hp = VGFHyperParams.from_dict({"hidden_dims": [8, 8], "num_particles": 4})
     assert hp.hidden_dims == (8, 8) and VGFHyperParams.from_dict(hp.to_dict()) == hp
     assert np.isclose(hp.vgf_lr, 0.1)
+
+
+def test_bf16_auto_is_bf16_only_where_the_device_has_native_kernels(monkeypatch):
+    """Without native bf16 matmuls (an AVX2-only CPU) aten falls back to a reference GEMM tens of times slower than
+    fp32: ``bf16: auto`` then runs fp32, and ``bf16: true`` warns."""
+    import warnings
+
+    from vgf_ray.core import hparams
+
+    cpu = torch.device("cpu")
+    for native in (True, False):
+        monkeypatch.setattr(hparams, "bf16_native", lambda device_type, native=native: native)
+        hparams._warn_slow_bf16.cache_clear()
+        auto = VGFHyperParams(bf16="auto")
+        assert auto.bf16_on(cpu) is native and auto.acts_in_bf16(cpu) is native
+        assert VGFHyperParams(bf16="auto", acting_bf16=False).acts_in_bf16(cpu) is False
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert VGFHyperParams(bf16=True).bf16_on(cpu) is True
+        assert any("no native bf16" in str(w.message) for w in caught) is not native
+    with pytest.raises(ConfigError, match="bf16 must be true, false or auto, got 'yes'"):
+        VGFHyperParams.from_dict({"bf16": "yes"})

@@ -435,7 +435,7 @@ class FusedActor:
         the fused function; the noise is drawn as the behavior model draws it, so both paths see the same one.
         Weights in bf16 with ``hp.bf16`` (the learner's dtype: this is the TD target's transport)."""
         with torch.no_grad():
-            return self._particles(nets, obs, budget, generator, with_q, nets.hp.bf16)
+            return self._particles(nets, obs, budget, generator, with_q, nets.hp.bf16_on(obs.device))
 
     def _particles(self, nets, obs, budget, generator, with_q, bf16):
         return self._run(fused_act, *self._arguments(nets, obs, budget, generator, bf16), with_q)
@@ -457,7 +457,8 @@ class FusedActor:
         selection = selection or nets.hp.eval_particle_select
         with torch.no_grad():
             if selection == "max":  # the usual rule: chosen inside the (compiled) function
-                return self._run(fused_act_max, *self._arguments(nets, obs, budget, generator, nets.hp.acts_in_bf16))
-            x, q = self._particles(nets, obs, budget, generator, True, nets.hp.acts_in_bf16)
+                bf16 = nets.hp.acts_in_bf16(obs.device)
+                return self._run(fused_act_max, *self._arguments(nets, obs, budget, generator, bf16))
+            x, q = self._particles(nets, obs, budget, generator, True, nets.hp.acts_in_bf16(obs.device))
             idx = select_particle(q, selection, nets.hp.softmax_temp, generator)
             return x[torch.arange(x.shape[0], device=x.device), idx]

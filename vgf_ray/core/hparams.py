@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+import torch
 
 from vgf_ray.errors import ConfigError
 
@@ -18,6 +22,26 @@ ACTING_PATHS = ("fused", "compiled", "eager")
 # The TD target's transport takes the same paths, or "auto": "fused" on a GPU and in fp32 on a CPU with oneDNN,
 # "eager" in bf16 on a CPU (vgf_ray.core.vgf.auto_target_transport).
 TARGET_TRANSPORT_PATHS = ("auto", *ACTING_PATHS)
+BF16_AUTO = "auto"
+
+
+@functools.cache
+def bf16_native(device_type: str) -> bool:
+    """Whether bf16 matmuls have native kernels on this kind of device: a CUDA GPU with bf16, or a CPU whose oneDNN
+    has bf16 kernels (AVX-512 or AMX). Elsewhere (an AVX2-only CPU) aten falls back to a reference GEMM, measured
+    30-45x slower than fp32 on an AMD EPYC without AVX-512."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+@functools.cache
+def _warn_slow_bf16(device_type: str) -> None:
+    warnings.warn(f"bf16 is on, but this {device_type} has no native bf16 matmul kernels (no AVX-512 or AMX on a "
+                  "CPU): its matmuls run many times slower than fp32. Set training.bf16: auto (bf16 only where it "
+                  "is native) or false.", stacklevel=3)
 
 
 @dataclass
@@ -50,7 +74,9 @@ class VGFHyperParams:
     variant: str = "vgf"  # "avgf": amortized gradient network instead of autodiff + kernel
     grad_clip_norm: float | None = None  # A-VGF clips every module's gradients at 1.0
     q_grad_norm: bool = False  # A-VGF: normalize the gradient-network target to unit norm
-    bf16: bool = False  # bf16 autocast for behavior sampling, transport and the target critic
+    # bf16 autocast for behavior sampling, transport and the target critic: true, false, or auto (bf16 only on a
+    # device with native bf16 matmuls, see bf16_native; fp32 elsewhere).
+    bf16: bool | str = False
     # Acting's dtype, if not bf16's: one observation's matmuls at 2x256 widths are no faster in bf16 on a CPU, and
     # the casts cost more (docs: Benchmarks), while the learner's batch gains from bf16.
     acting_bf16: bool | None = None
@@ -59,9 +85,13 @@ class VGFHyperParams:
     # TARGET_TRANSPORT_PATHS.
     target_transport: str = "auto"
 
-    @property
-    def acts_in_bf16(self) -> bool:
-        return self.bf16 if self.acting_bf16 is None else self.acting_bf16
+    def bf16_on(self, device: torch.device) -> bool:
+        """Whether the learner's paths run in bf16 on ``device`` (``auto`` resolved there)."""
+        return _resolve_bf16(self.bf16, device)
+
+    def acts_in_bf16(self, device: torch.device) -> bool:
+        """Whether acting runs in bf16 on ``device``: ``acting_bf16``, else as ``bf16``."""
+        return _resolve_bf16(self.bf16 if self.acting_bf16 is None else self.acting_bf16, device)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad key."""
@@ -95,8 +125,10 @@ class VGFHyperParams:
             raise ConfigError(f"discount must be in [0, 1], got {self.discount!r}")
         if not 0.0 < self.tau <= 1.0:
             raise ConfigError(f"tau must be in (0, 1], got {self.tau!r}")
-        if self.acting_bf16 not in (None, True, False):
-            raise ConfigError(f"acting_bf16 must be true, false or null (as bf16), got {self.acting_bf16!r}")
+        if self.bf16 not in (True, False, BF16_AUTO):
+            raise ConfigError(f"bf16 must be true, false or auto, got {self.bf16!r}")
+        if self.acting_bf16 not in (None, True, False, BF16_AUTO):
+            raise ConfigError(f"acting_bf16 must be true, false, auto or null (as bf16), got {self.acting_bf16!r}")
         for key in ("hidden_dims", "actor_hidden_dims"):
             dims = getattr(self, key)
             if not dims or any(int(d) < 1 for d in dims):
@@ -119,3 +151,11 @@ class VGFHyperParams:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _resolve_bf16(setting: bool | str, device: torch.device) -> bool:
+    if setting == BF16_AUTO:
+        return bf16_native(device.type)
+    if setting and not bf16_native(device.type) and device.type != "meta":
+        _warn_slow_bf16(device.type)
+    return bool(setting)

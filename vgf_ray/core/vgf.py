@@ -99,7 +99,7 @@ class VGFNetworks(nn.Module):
     # ----- evaluation helpers -------------------------------------------------------------------------
     def autocast(self, device: torch.device, bf16: bool | None = None) -> contextlib.AbstractContextManager:
         """bf16 autocast for the sampling/transport paths when ``hp.bf16`` (or the given ``bf16``) is on."""
-        if not (self.hp.bf16 if bf16 is None else bf16):
+        if not (self.hp.bf16_on(device) if bf16 is None else bf16):
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
@@ -157,7 +157,7 @@ class VGFNetworks(nn.Module):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """The reference acting rule: behavior samples, autograd transport, best particle by aggregated Q."""
-        bf16 = self.hp.acts_in_bf16
+        bf16 = self.hp.acts_in_bf16(obs.device)
         obs_rep, particles = self.sample_particles(obs, budget, generator, bf16)
         with self.autocast(obs.device, bf16):
             q = aggregate_ensemble(self.q_values(obs_rep, particles), self.hp.train_q_agg).float()
@@ -173,7 +173,7 @@ class VGFNetworks(nn.Module):
         next_obs, budget = batch["next_observations"], TransportBudget(hp.train_vgf_steps, hp.vgf_lr)
         path = hp.target_transport
         if path == "auto":
-            path = auto_target_transport(next_obs.device, hp.bf16)
+            path = auto_target_transport(next_obs.device, hp.bf16_on(next_obs.device))
         if path != "eager" and self.grad_net is None:
             self._target_transporter = _fused_for(self._target_transporter, path)
             particles, _ = self._target_transporter.particles(self, next_obs, budget, generator, with_q=False)

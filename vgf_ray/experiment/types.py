@@ -17,7 +17,8 @@ OPTIONAL_NUMBER = ("number", None)
 TRAINING_TYPES: dict[str, tuple] = {
     "offline_steps": ("int", None), "online_fraction": OPTIONAL_NUMBER, "eval_step_size": OPTIONAL_NUMBER,
     "exploration_step_size": OPTIONAL_NUMBER, "grad_clip_norm": OPTIONAL_NUMBER,
-    "divergence_q_factor": OPTIONAL_NUMBER, "lr": OPTIONAL_NUMBER, "acting_bf16": ("bool", None),
+    "divergence_q_factor": OPTIONAL_NUMBER, "lr": OPTIONAL_NUMBER, "acting_bf16": ("bool", "auto", None),
+    "bf16": ("bool", "auto"),
 }
 TOP_TYPES: dict[str, tuple] = {"name": ("str",), "algorithm": ("str",), "seed": ("int>=0",),
                                "iterations": ("int>=1", "auto"), "checkpoint_every": ("int>=0", None),
