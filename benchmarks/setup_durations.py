@@ -43,6 +43,22 @@ def timed(label: str, command: str, cwd: Path, env: dict) -> tuple[float, str]:
     return seconds, done.stdout + done.stderr
 
 
+STEPS = {"install_s": "main job: install", "dataset_s": "main job: dataset generation",
+         "train_s": "main job: training and evaluation", "test_install_s": "tests: install",
+         "tests_s": "tests: the suite"}
+
+
+def durations_table(figures: dict) -> str:
+    """The record's table: minutes per step, and the main job's final success per budget."""
+    rows = ["| step | minutes |", "|---|---|"]
+    rows += [f"| {label} | {figures[key] / 60:.1f} |" for key, label in STEPS.items() if key in figures]
+    final = figures.get("final_evaluation", {})
+    if final:
+        rows.append("| main job: final success at L = " + " / ".join(k.split("_")[-1] for k in final) + " | "
+                    + " / ".join(f"{v['success']:.2f}" for v in final.values()) + " |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default=None, help="where the fresh clone goes (default: a new temp folder)")
@@ -74,6 +90,7 @@ def main() -> None:
     command = "python benchmarks/setup_durations.py" + (" --skip-tests" if args.skip_tests else "")
     path = write_record(RESULTS / "setup-durations", name="setup-durations", kind="benchmark", figures=figures,
                         title="The README's set-up commands on a fresh clone: install, dataset, training, tests",
+                        table=durations_table(figures),
                         command=command, commit=commit,
                         notes=["Timed on a fresh clone with an empty TMPDIR, dataset cache and pip cache."])
     print(f"[setup] record: {path}")

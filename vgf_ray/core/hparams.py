@@ -78,7 +78,7 @@ class VGFHyperParams:
     # device with native bf16 matmuls, see bf16_native; fp32 elsewhere).
     bf16: bool | str = False
     # Acting's dtype, if not bf16's: one observation's matmuls at 2x256 widths are no faster in bf16 on a CPU, and
-    # the casts cost more (docs: Benchmarks), while the learner's batch gains from bf16.
+    # the casts cost more, while the learner's batch gains from bf16.
     acting_bf16: bool | None = None
     acting: str = "fused"  # see ACTING_PATHS
     # The same choice for the TD target's transport (fused particles, then the target critic's Q); see
