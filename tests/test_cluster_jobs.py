@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from vgf_ray.cli import main
+from vgf_ray.cluster_auth import authorization_headers, find_token
 from vgf_ray.local_cluster import start_local_cluster
 
 
@@ -80,10 +81,9 @@ def test_jobs_api_refuses_requests_without_the_token(head_with_dashboard):
 
     _, url = head_with_dashboard
     assert requests.get(f"{url}/api/jobs/", timeout=10).status_code == 401
-    wrong = {"Authorization": "Bearer " + "0" * 64}
+    wrong = authorization_headers("0" * 64)
     assert requests.get(f"{url}/api/jobs/", headers=wrong, timeout=10).status_code == 403
-    token = os.environ["RAY_AUTH_TOKEN_PATH"]
-    right = {"Authorization": "Bearer " + Path(token).read_text().strip()}
+    right = authorization_headers(find_token())  # the test run's token, found where Ray looks
     assert requests.get(f"{url}/api/jobs/", headers=right, timeout=10).status_code == 200
 
 

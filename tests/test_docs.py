@@ -22,9 +22,11 @@ import render_results  # noqa: E402
 
 README_MAX_LINES = 200
 # Words that tell how the repository was built rather than what it does.
+# Character classes keep the pattern from matching its own source, so the scan covers this file too.
 PROCESS_WORDS = re.compile(
-    r"\bissue #?\d+|\b(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|this|last|next|earlier|"
-    r"previous) session\b|\bsession \d+\b|\bthe review\b|\blent (gpu )?machine|\bdevice tool\b|\bclosing note\b",
+    r"\bissu[e] #?\d+|\b(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|this|last|next|earlier|"
+    r"previous) sessio[n]\b|\bsessio[n] \d+\b|\bth[e] revie[w]\b|\blen[t] (gpu )?machin[e]|\bdevic[e] too[l]\b|"
+    r"\bclosin[g] not[e]\b",
     re.IGNORECASE)
 
 
@@ -54,10 +56,11 @@ def test_no_tracked_file_tells_how_the_repository_was_built():
         if not path.is_file() or path.suffix in (".png", ".npz", ".db"):
             continue
         for number, line in enumerate(path.read_text(errors="ignore").splitlines(), 1):
-            if PROCESS_WORDS.search(line) and name != "tests/test_docs.py":
+            if PROCESS_WORDS.search(line):
                 hits.append(f"{name}:{number}: {line.strip()[:100]}")
     assert not hits, "\n".join(hits[:20])
-    assert PROCESS_WORDS.search("as found in the review") and PROCESS_WORDS.search("issue 12")  # the scan can fire
+    samples = ("as found in the " + "rev" + "iew", "fixed for is" + "sue 12", "in the last " + "session")
+    assert all(PROCESS_WORDS.search(sample) for sample in samples)  # the scan can fire
 
 
 def test_one_version_for_the_package_and_the_changelog():

@@ -205,18 +205,12 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_library_noise()
     args = build_parser().parse_args(argv)
-    from vgf_ray.errors import InputError
-
-    try:
-        # Before anything imports Ray, which reads the authentication mode once.
-        use_token_auth(getattr(args, "token_file", None))
-    except InputError as err:
-        print(f"vgf-ray {args.subcommand}: error: {err}", file=sys.stderr)
-        return 2
     from vgf_ray.core.divergence import DivergenceError
+    from vgf_ray.errors import InputError
     from vgf_ray.experiment.interrupt import RunInterrupted
 
     try:
+        use_token_auth(getattr(args, "token_file", None))  # before anything imports Ray, which reads the mode once
         return args.func(args)
     except (InputError, FileNotFoundError) as err:  # the user's to fix: one line; anything else keeps its traceback
         print(f"vgf-ray {args.subcommand}: error: {err}", file=sys.stderr)
