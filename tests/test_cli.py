@@ -82,7 +82,7 @@ def test_evaluate_defaults_to_the_runs_test_time_step_size(ray_session, tiny_exp
     used = []
     real = evaluation.run_budget_evaluation
     monkeypatch.setattr(evaluation, "run_budget_evaluation",
-                        lambda group, budgets, episodes, step_size, values: used.append(step_size) or real(
+                        lambda group, budgets, episodes, step_size, values, **kw: used.append(step_size) or real(
                             group, budgets, episodes, step_size, values))
     for flags in ([], ["--step-size", "0.01"]):
         assert main(["evaluate", checkpoint, "--budgets", "1", "--episodes", "1", *flags]) == 0

@@ -18,12 +18,20 @@ def _env_defaults() -> None:
 
 
 def cmd_make_dataset(args: argparse.Namespace) -> int:
+    from vgf_ray.data.mujoco_names import is_mujoco_name
     from vgf_ray.data.ogbench_generate import ensure_ogbench_dataset, generate_ogbench_dataset
+    from vgf_ray.data.spec import OGBENCH_DEFAULT_SIZE
 
-    if args.out_dir:
-        path = generate_ogbench_dataset(args.name, args.size, args.out_dir, args.seed, args.episode_length)
+    if is_mujoco_name(args.name):
+        from vgf_ray.data.mujoco_generate import generate_mujoco_dataset
+
+        path = generate_mujoco_dataset(args.name, args.size, args.seed, overwrite=args.overwrite)
+    elif args.out_dir:
+        path = generate_ogbench_dataset(args.name, args.size or OGBENCH_DEFAULT_SIZE, args.out_dir, args.seed,
+                                        args.episode_length)
     else:
-        path = ensure_ogbench_dataset(args.name, args.size, args.cache_dir, args.seed, args.episode_length)
+        path = ensure_ogbench_dataset(args.name, args.size or OGBENCH_DEFAULT_SIZE, args.cache_dir, args.seed,
+                                      args.episode_length)
     print(path)
     return 0
 
@@ -127,13 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vgf-ray", description=__doc__)
     sub = parser.add_subparsers(dest="subcommand", required=True)
 
-    p = sub.add_parser("make-dataset", help="generate an OGBench dataset locally with the shipped oracles")
-    p.add_argument("name", help="e.g. cube-single-play, scene-play, puzzle-3x3-play, pointmaze-medium-navigate")
-    p.add_argument("--size", type=int, default=50_000, help="number of transitions (default 50000)")
+    p = sub.add_parser("make-dataset", help="generate a dataset locally: OGBench with the shipped oracles, MuJoCo "
+                       "locomotion (Minari format) with the shipped behavior policies")
+    p.add_argument("name", help="e.g. cube-single-play, scene-play, puzzle-3x3-play, pointmaze-medium-navigate, "
+                   "mujoco/hopper/medium-v0 (mujoco/{hopper,halfcheetah,walker2d}/{expert,medium,medium-replay,"
+                   "medium-expert}-v0)")
+    p.add_argument("--size", type=int, default=None, help="number of transitions (OGBench default 50000; MuJoCo: "
+                   "1M, medium-expert 2M, medium-replay the training run up to the medium policy)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--episode-length", type=int, default=1001, help="steps per trajectory (official: 1001)")
     p.add_argument("--cache-dir", default=None, help="cache root (default $VGF_RAY_DATA_DIR or ~/.cache/vgf_ray)")
     p.add_argument("--out-dir", default=None, help="write here instead of the cache (always regenerates)")
+    p.add_argument("--overwrite", action="store_true", help="MuJoCo: replace an existing Minari dataset of that id")
     p.set_defaults(func=cmd_make_dataset)
 
     p = sub.add_parser("train", help="train from a YAML experiment (see tune_configs/)")

@@ -1,6 +1,7 @@
 """Environments for RLlib EnvRunners: OGBench singletask envs (float32 observations) or any gymnasium id.
 
-Dict/Tuple observation spaces are flattened in gymnasium's order, the order the Minari loader flattens data in."""
+Dict/Tuple observation spaces are flattened in gymnasium's order, the order the Minari loader flattens data in; a
+bounded Box action space other than [-1, 1] is rescaled to it, as the Minari loader rescales data actions."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import Any
 import gymnasium
 import numpy as np
 
+from vgf_ray.data.action_box import unit_box_env
 from vgf_ray.errors import ConfigError
+from vgf_ray.metrics import SCORE_REFERENCE
 
 SUCCESS_TIMINGS = ("post", "pre")
+ENV_CHOICE_KEYS = ("ogbench", "gym_id")  # exactly one names the env
 
 
 class VGFEnv(gymnasium.Wrapper):
@@ -24,7 +28,11 @@ class VGFEnv(gymnasium.Wrapper):
 
     def __init__(self, config: dict[str, Any] | None = None):
         config = dict(config or {})
+        config.pop(SCORE_REFERENCE, None)  # read by the evaluation, not the env
         extra = dict(config.pop("env_kwargs", {}) or {})
+        if set(ENV_CHOICE_KEYS) <= set(config):
+            raise ConfigError(f"env_config names two environments (ogbench {config['ogbench']!r} and gym_id "
+                              f"{config['gym_id']!r}); keep one")
         if "ogbench" in config:
             import ogbench  # noqa: F401  (registers the envs)
 
@@ -39,6 +47,7 @@ class VGFEnv(gymnasium.Wrapper):
             env = gymnasium.make(config["gym_id"], **extra)
         else:
             raise ConfigError(f"env_config needs 'ogbench' or 'gym_id', got keys {sorted(config)}")
+        env = unit_box_env(env, f"env {config}")
         if isinstance(env.observation_space, gymnasium.spaces.Dict | gymnasium.spaces.Tuple):
             env = gymnasium.wrappers.FlattenObservation(env)
         space = env.observation_space

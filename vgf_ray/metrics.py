@@ -50,7 +50,11 @@ LOSS_METRICS = (CRITIC_LOSS, CRITIC_Q_MEAN, BC_LOSS, GRAD_NET_LOSS, POLICY_LOSS,
 # Evaluation: one trained agent at every test-time budget L.
 EVALUATION = "evaluation"
 SUCCESS, RETURN, EPISODE_LEN, EPISODES = "success", "return", "episode_len", "episodes"
-BEST_BUDGET, BEST_SUCCESS = "best_budget", "best_success"
+# Normalized score, 100 (R - R_random) / (R_expert - R_random), where the env has a score reference (locomotion).
+SCORE = "score"
+SCORE_REFERENCE = "score_reference"  # env_config key: [R_random, R_expert]
+EVAL_STATS = (SUCCESS, RETURN, SCORE)  # per-budget statistics kept in history rows (score only where scored)
+BEST_BUDGET, BEST_SUCCESS, BEST_SCORE = "best_budget", "best_success", "best_score"
 
 # The transport budget as applied (schedules, PBT): config key -> metric name.
 BUDGET_METRICS = {
@@ -82,7 +86,17 @@ def evaluation_metric(name: str) -> str:
     return f"{EVALUATION}/{name}"
 
 
-def reported_evaluation_metrics(budgets: list[int]) -> list[str]:
-    """Every evaluation metric a run with these budgets reports (what a sweep may select on)."""
-    names = [evaluation_metric(budget_metric(b, stat)) for b in budgets for stat in (SUCCESS, RETURN)]
-    return names + [evaluation_metric(BEST_SUCCESS), evaluation_metric(BEST_BUDGET)]
+def headline_stat(stats: dict, budget: int | None = None) -> str:
+    """What a run is judged by: the normalized score where the evaluation reports one, else success. ``stats``
+    is one budget's block, or a history row with ``budget`` given."""
+    key = SCORE if budget is None else budget_metric(budget, SCORE)
+    return SCORE if key in stats else SUCCESS
+
+
+def reported_evaluation_metrics(budgets: list[int], scored: bool = False) -> list[str]:
+    """Every evaluation metric a run with these budgets reports (what a sweep may select on); ``scored``: the
+    env has a score reference, so per-budget and best normalized scores are reported too."""
+    stats = EVAL_STATS if scored else (SUCCESS, RETURN)
+    names = [evaluation_metric(budget_metric(b, stat)) for b in budgets for stat in stats]
+    best = [BEST_SUCCESS, BEST_BUDGET] + ([BEST_SCORE] if scored else [])
+    return names + [evaluation_metric(name) for name in best]

@@ -10,7 +10,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from vgf_ray.experiment.schema import VGF_ALGORITHM  # noqa: E402
-from vgf_ray.metrics import GRAD_STEPS, RETURN, STEP, SUCCESS, budget_key, budget_metric  # noqa: E402
+from vgf_ray.metrics import (  # noqa: E402
+    GRAD_STEPS,
+    RETURN,
+    SCORE,
+    STEP,
+    SUCCESS,
+    budget_key,
+    budget_metric,
+    headline_stat,
+)
+
+STAT_LABELS = {SUCCESS: "success rate", SCORE: "normalized score (0 random, 100 expert)", RETURN: "episode return"}
 
 
 def _legend(ax, **kwargs) -> None:
@@ -36,7 +47,7 @@ def plot_learning_curves(history: list[dict], budgets: list[int], path: str | Pa
         ax.axvline(online_start, color="gray", linestyle="--", label="online phase starts")
     ax.set_xlabel("steps (offline gradient steps, then online env steps)" if online_start is not None
                   else "gradient steps")
-    ax.set_ylabel(f"evaluation {metric}")
+    ax.set_ylabel(f"evaluation {STAT_LABELS.get(metric, metric)}")
     ax.set_title(f"VGF learning curve per test-time transport budget ({metric})" if transport
                  else f"{algorithm.upper()} learning curve ({metric})")
     ax.grid(alpha=0.3)
@@ -47,14 +58,15 @@ def plot_learning_curves(history: list[dict], budgets: list[int], path: str | Pa
 
 def plot_budget_curve(results: dict, budgets: list[int], path: str | Path, step_size: float | None,
                       algorithm: str = VGF_ALGORITHM) -> None:
-    """Success and return against the test-time budget L (transport L * step_size per coordinate); a baseline's
-    one evaluation as a single point under its own name."""
+    """Success (or the normalized score, where scored) and return against the test-time budget L (transport
+    L * step_size per coordinate); a baseline's one evaluation as a single point under its own name."""
     transport = algorithm == VGF_ALGORITHM
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.8))
-    success = [results[budget_key(b)][SUCCESS] for b in budgets]
+    stat = headline_stat(results[budget_key(budgets[0])])
+    headline = [results[budget_key(b)][stat] for b in budgets]
     returns = [results[budget_key(b)][RETURN] for b in budgets]
-    ax1.plot(budgets, success, marker="o")
-    ax1.set_ylabel("success rate")
+    ax1.plot(budgets, headline, marker="o")
+    ax1.set_ylabel(STAT_LABELS[stat])
     ax2.plot(budgets, returns, marker="o", color="tab:orange")
     ax2.set_ylabel("episode return")
     for ax in (ax1, ax2):
@@ -112,3 +124,25 @@ def plot_budget_lineages(lineages: dict[str, list[dict]], path: str | Path) -> b
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return True
+
+
+def plot_behavior_curve(curve: list[dict], refs: dict, path: str | Path) -> None:
+    """A behavior policy's SAC training curve with the picked medium and expert snapshots and the random return."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    steps = [row["step"] for row in curve]
+    means = [row["return_mean"] for row in curve]
+    stds = [row["return_std"] for row in curve]
+    ax.plot(steps, means, label="stochastic return (training-time evaluation)")
+    ax.fill_between(steps, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], alpha=0.2)
+    for level, color in (("medium", "tab:orange"), ("expert", "tab:green")):
+        row = refs[level]
+        ax.scatter([row["step"]], [row["return_mean"]], color=color, zorder=3,
+                   label=f"{level}: {row['return_mean']:.0f} over {row['episodes']} episodes")
+    ax.axhline(refs["random"]["return_mean"], color="gray", linestyle="--", label="uniform-random policy")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("episode return")
+    ax.set_title(f"Behavior policy training: SAC on {refs['env_id']}")
+    _legend(ax, loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

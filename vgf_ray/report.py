@@ -20,7 +20,19 @@ from vgf_ray.experiment.history import HISTORY_JSON, final_evaluation
 from vgf_ray.experiment.lineage import read_lineage
 from vgf_ray.experiment.runner import EXPERIMENT_YAML
 from vgf_ray.experiment.schema import BASELINE_BUDGETS, VGF_ALGORITHM, ExperimentError, algorithm_of
-from vgf_ray.metrics import BEST_SUCCESS, BUDGET_PREFIX, GRAD_STEPS, RETURN, SUCCESS, budget_key
+from vgf_ray.metrics import (
+    BEST_SCORE,
+    BEST_SUCCESS,
+    BUDGET_PREFIX,
+    EVAL_STATS,
+    GRAD_STEPS,
+    RETURN,
+    SCORE,
+    SUCCESS,
+    budget_key,
+)
+
+STAT_COLUMNS = {SUCCESS: "success", RETURN: "return", SCORE: "normalized score"}
 
 REPORT_HTML = "report.html"
 STYLE = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse}"
@@ -66,8 +78,9 @@ def _run_section(folder: Path) -> str:
     final = final_evaluation(history, budgets)
     if final is not None:
         parts.append(_png(lambda r, b, p: plot_budget_curve(r, b, p, step_size, algorithm), final, budgets))
-        parts.append(_table(["L_test", "success", "return"],
-                            [[b, final[budget_key(b)][SUCCESS], final[budget_key(b)][RETURN]] for b in budgets]))
+        stats = [stat for stat in EVAL_STATS if stat in final[budget_key(budgets[0])]]
+        parts.append(_table(["L_test", *(STAT_COLUMNS[stat] for stat in stats)],
+                            [[b, *(final[budget_key(b)][stat] for stat in stats)] for b in budgets]))
     return "\n".join(parts)
 
 
@@ -87,15 +100,16 @@ def _sweep_section(folder: Path, trials: list[Path]) -> str:
     for name, history in histories.items():
         last = history[-1] if history else {}
         evaluated = [row for row in history if BEST_SUCCESS in row]
+        best = BEST_SCORE if evaluated and BEST_SCORE in evaluated[-1] else BEST_SUCCESS
         rows.append([name, *(params[name].get(k, "") for k in keys), last.get(GRAD_STEPS, 0),
-                     evaluated[-1][BEST_SUCCESS] if evaluated else ""])
+                     f"{evaluated[-1][best]:.3g} ({best.replace('_', ' ')})" if evaluated else ""])
     parts = []
     if summary:
         parts.append(f"<p>Selected on <b>{html.escape(str(summary.get('metric')))}</b> ({summary.get('mode')}): best "
                      f"trial <b>{html.escape(str(summary.get('best_trial')))}</b> = {summary.get('best_metric')}</p>")
         parts.append("<h3>Best config</h3><pre>" + html.escape(json.dumps(summary.get("best_config"), indent=2))
                      + "</pre>")
-    parts.append("<h3>Trials</h3>" + _table(["trial", *keys, "grad steps", "last best success"], rows))
+    parts.append("<h3>Trials</h3>" + _table(["trial", *keys, "grad steps", "last best"], rows))
     parts.append("<h3>Curves</h3>" + _png(plot_trial_curves, histories))
     schedule = _png(plot_budget_lineages, lineages)
     parts.append("<h3>Budget schedule per trial</h3>" + (schedule or "<p>No trial changed its budget.</p>"))

@@ -28,12 +28,12 @@ from vgf_ray.metrics import (
     PHASE_DONE,
     PHASE_OFFLINE,
 )
-from vgf_ray.rllib.shared import OfflineDataAlgorithm, resolve_dataset
+from vgf_ray.rllib.shared import EnvChoiceConfig, OfflineDataAlgorithm, resolve_dataset
 
 DATA_PIPELINES = ("in_memory", "rllib")  # vgf_ray's replay sampling, or RLlib's ray.data offline pipeline
 
 
-class BaselineConfigMixin(AlgorithmConfig):
+class BaselineConfigMixin(EnvChoiceConfig):
     """The settings a baseline shares with ``VGFConfig``: dataset, step counts, evaluation at budget 0."""
 
     def _init_baseline(self) -> None:

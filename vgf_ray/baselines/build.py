@@ -92,8 +92,9 @@ def build_baseline_config(exp: dict):
     from vgf_ray.baselines.offline_format import ensure_rllib_offline_data
     from vgf_ray.baselines.policy import POLICIES, baseline_catalog
     from vgf_ray.baselines.q_network import Q_NETWORK_CATALOGS
-    from vgf_ray.experiment.build import learner_gpus
+    from vgf_ray.experiment.build import learner_gpus, resolve_env
 
+    resolve_env(exp)
     algorithm = exp["algorithm"]
     shared, own, unused = baseline_settings(algorithm, exp["training"])
     if shared.get("online_env_steps"):

@@ -43,7 +43,8 @@ class InMemoryUpdates(LazyReplay, Learner):
         self.rng = torch.Generator(device=self._device)
         self.rng.manual_seed(int(self.config.seed or 0) * 1000 + 13)
 
-    def install_offline_data(self, data: dict[str, np.ndarray]) -> int:
+    @override(LazyReplay)
+    def install_offline_data(self, data: dict[str, np.ndarray], reward_scale: float = 1.0) -> int:
         """The replay from transitions the driver sent (remote learners may sit on nodes without the file)."""
         self._buffer = OfflineOnlineReplay(data, self._device, 1, "iql", 0.0)
         return len(data["observations"])

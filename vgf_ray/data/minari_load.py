@@ -1,5 +1,7 @@
 """Load a local Minari dataset as transitions; never downloads.
 
+Actions of any bounded Box are mapped to [-1, 1] (``action_box``), as the live env's are.
+
 Masks: 0 only at true terminations; a time-limit truncation (or an episode that simply stops) keeps mask 1 so the
 critic still bootstraps. Dict and Tuple observations of Boxes are flattened in gymnasium's ``flatten`` order, the
 same order ``VGFEnv`` flattens the live env's observations in, so data and env agree.
@@ -17,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from vgf_ray.data.action_box import check_bounded, to_unit_box
 from vgf_ray.data.transitions import DatasetError, check_numeric_array, finalize_transitions
+from vgf_ray.errors import ConfigError
 
 # What Minari's hdf5/arrow readers raise on a damaged dataset folder (never our own code: only its calls are wrapped).
 MINARI_READ_ERRORS = (OSError, KeyError, ValueError, TypeError, AssertionError, IndexError, AttributeError,
@@ -48,9 +52,10 @@ def load_minari_transitions(dataset_id: str) -> tuple[dict[str, np.ndarray], dic
     obs_dim = observation_width(obs_space, source)
     if not isinstance(action_space, gymnasium.spaces.Box) or len(action_space.shape) != 1:
         raise DatasetError(f"{source}: action space must be a 1-D Box, got {action_space}")
-    low, high = action_space.low, action_space.high
-    if not (np.allclose(low, -1.0) and np.allclose(high, 1.0)):
-        raise DatasetError(f"{source}: action space must be the [-1, 1] box, got low={low}, high={high}")
+    try:
+        check_bounded(action_space, source)
+    except ConfigError as err:
+        raise DatasetError(str(err)) from err
     act_dim = action_space.shape[0]
     parts: dict[str, list] = {k: [] for k in ("observations", "actions", "rewards", "next_observations", "masks")}
     for episode_id, episode in read_episodes(ds, source):
@@ -61,7 +66,7 @@ def load_minari_transitions(dataset_id: str) -> tuple[dict[str, np.ndarray], dic
             continue  # a reset with no step holds no transition
         parts["observations"].append(obs[:-1])
         parts["next_observations"].append(obs[1:])
-        parts["actions"].append(episode["actions"])
+        parts["actions"].append(to_unit_box(episode["actions"], action_space))
         parts["rewards"].append(episode["rewards"])
         parts["masks"].append(1.0 - episode["terminations"].astype(np.float32))
     if not parts["observations"]:

@@ -22,11 +22,16 @@ RAW_KEYS = ("observations", "actions", "terminals")
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.exists():
         raise DatasetError(f"{path}: file not found")
+    if not zipfile.is_zipfile(path):  # numpy would try it as a pickle, and its error suggests allowing that
+        raise DatasetError(f"{path}: not a readable npz file (not a zip archive of numpy arrays)")
     try:
-        with np.load(path) as f:
+        with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
-        raise DatasetError(f"{path}: not a readable npz file ({err})") from err
+        if "pickle" in str(err):  # numpy's advice would be to unpickle untrusted data: never repeat it
+            raise DatasetError(f"{path}: holds Python object arrays (pickled data); vgf_ray reads numeric arrays "
+                               "only, since unpickling a file can run code") from err
+        raise DatasetError(f"{path}: not a readable npz file ({type(err).__name__}: {err})") from err
 
 
 def validate_raw_ogbench_file(path: Path, need_info: tuple[str, ...], obs_dim: int, act_dim: int) -> None:
@@ -57,6 +62,19 @@ def validate_raw_ogbench_file(path: Path, need_info: tuple[str, ...], obs_dim: i
         raise DatasetError(f"{path}: 'terminals' must mark the last step of every trajectory (the final row is 0)")
 
 
+def read_singletask_split(parsed, path: Path, env) -> dict[str, np.ndarray]:
+    """One npz file as OGBench's ``make_env_and_datasets`` reads it (its own loader and singletask reward
+    relabelling), without needing the other split beside it."""
+    from ogbench.utils import load_dataset, relabel_dataset
+
+    data = load_dataset(str(path), ob_dtype=np.float32, action_dtype=np.float32, compact_dataset=False,
+                        add_info=True)
+    relabel_dataset(parsed.singletask_env_id, env, data)
+    for key in ("qpos", "qvel", "button_states"):
+        data.pop(key, None)
+    return data
+
+
 def load_ogbench_transitions(
     name: str,
     dataset_path: str | Path,
@@ -65,25 +83,25 @@ def load_ogbench_transitions(
     """Transitions of a singletask OGBench problem from a local npz and the env spaces' dims.
 
     ``name`` is a dataset or singletask name (``cube-single-play`` uses FQL's default task).
-    ``split`` is ``train`` or ``val`` (``...-val.npz`` beside the file).
+    ``split`` is ``train`` or ``val`` (``...-val.npz`` beside the file; optional for ``train``).
     """
     import ogbench
 
+    if split not in ("train", "val"):
+        raise ConfigError(f"split must be 'train' or 'val', got {split!r}")
     parsed = parse_ogbench_name(name)
     path = Path(dataset_path)
     val_path = path.with_name(path.name.replace(".npz", "-val.npz"))
+    if split == "val" and not val_path.exists():
+        raise DatasetError(f"{val_path}: file not found (the 'val' split of {path})")
     need_info = ("qpos",) + (("button_states",) if parsed.env.startswith(("puzzle", "scene")) else ())
     env = ogbench.make_env_and_datasets(parsed.singletask_dataset_name, env_only=True)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    for p in (path, val_path):
-        validate_raw_ogbench_file(p, need_info, obs_dim, act_dim)
-    train, val = ogbench.make_env_and_datasets(parsed.singletask_dataset_name, dataset_path=str(path),
-                                               dataset_only=True, cur_env=env)
+    chosen_path = path if split == "train" else val_path
+    validate_raw_ogbench_file(chosen_path, need_info, obs_dim, act_dim)
+    chosen = read_singletask_split(parsed, chosen_path, env)
     env.close()
-    chosen = {"train": train, "val": val}.get(split)
-    if chosen is None:
-        raise ConfigError(f"split must be 'train' or 'val', got {split!r}")
-    source = str(path if split == "train" else val_path)
+    source = str(chosen_path)
     data = finalize_transitions(chosen, source, obs_dim, act_dim)
     info = {"obs_dim": obs_dim, "act_dim": act_dim, "env_id": parsed.singletask_env_id,
             "num_transitions": len(data["observations"]), "source": source}

@@ -19,6 +19,7 @@ def build_config(exp: dict):
     from vgf_ray.rllib import VGFConfig
 
     check_experiment_types(exp)
+    resolve_env(exp)
     algorithm = algorithm_of(exp)
     if algorithm not in ALGORITHMS:
         raise ExperimentError(f"algorithm: {algorithm!r} is not one of {list(ALGORITHMS)}")
@@ -54,6 +55,34 @@ def build_config(exp: dict):
             raise
         raise ExperimentError(f"RLlib rejects the configuration: {str(err).splitlines()[0]}") from err
     return config
+
+
+def resolve_env(exp: dict) -> None:
+    """Fill the env section from the dataset where it is silent: the recorded env when none is named, and the
+    reference scores (normalized score) where the dataset has them. In place, so the saved experiment shows it."""
+    from vgf_ray.data.dataset_env import recorded_env, reference_scores
+    from vgf_ray.data.spec import DatasetSpec
+    from vgf_ray.metrics import SCORE_REFERENCE
+
+    env, dataset = exp["env"], exp["dataset"]
+    if {"gym_id", "ogbench"} <= set(env):
+        raise ExperimentError(f"env: names two environments (gym_id {env['gym_id']!r} and ogbench "
+                              f"{env['ogbench']!r}); keep one")
+    if not ({"gym_id", "ogbench"} & set(env)):
+        if dataset.get("source", DatasetSpec.source) == "ogbench":
+            env.update({"ogbench": dataset.get("name", DatasetSpec.name), "success_timing": "post"})
+        elif (recorded := recorded_env(dataset)) is not None:
+            env.update(recorded)
+        else:
+            raise ExperimentError("env: names no environment (gym_id or ogbench) and the dataset records none")
+    if SCORE_REFERENCE not in env:
+        reference = reference_scores(exp["dataset"])
+        if reference is not None:
+            env[SCORE_REFERENCE] = reference
+    elif not (isinstance(env[SCORE_REFERENCE], list) and len(env[SCORE_REFERENCE]) == 2
+              and env[SCORE_REFERENCE][0] != env[SCORE_REFERENCE][1]):
+        raise ExperimentError(f"env.{SCORE_REFERENCE}: expected [R_random, R_expert] (two different numbers), "
+                              f"got {env[SCORE_REFERENCE]!r}")
 
 
 def resolve_iterations(exp: dict, config) -> int:

@@ -16,11 +16,13 @@ from typing import Any
 from vgf_ray.experiment.schema import VGF_ALGORITHM
 from vgf_ray.metrics import (
     BEST_BUDGET,
+    BEST_SCORE,
     BEST_SUCCESS,
     BUDGET_METRICS,
     BUDGET_PREFIX,
     ENV_RUNNER_NODES,
     ENV_RUNNER_RESTARTS,
+    EVAL_STATS,
     EVALUATION,
     GRAD_STEPS,
     GRAD_STEPS_LIFETIME,
@@ -34,11 +36,13 @@ from vgf_ray.metrics import (
     PHASE,
     PHASE_OFFLINE,
     RETURN,
+    SCORE,
     STEP,
     SUCCESS,
     budget_key,
     budget_metric,
     evaluation_metric,
+    headline_stat,
 )
 
 HISTORY_JSON, HISTORY_CSV = "history.json", "history.csv"
@@ -79,12 +83,21 @@ def summarize(result: dict, budgets: list[int], evaluation_interval: int | None 
         stats = evaluation.get(budget_key(budget))
         # Iterations without an evaluation round still carry the keys, reduced to NaN: skip them.
         if stats and math.isfinite(float(stats.get(SUCCESS, float("nan")))):
-            row[budget_metric(budget, SUCCESS)] = float(stats[SUCCESS])
-            row[budget_metric(budget, RETURN)] = float(stats[RETURN])
+            for stat in EVAL_STATS:
+                if stat in stats:
+                    row[budget_metric(budget, stat)] = float(stats[stat])
     if is_evaluation_row(row, budgets):
-        best = max(budgets, key=lambda b: row[budget_metric(b)])
-        row[BEST_BUDGET], row[BEST_SUCCESS] = best, row[budget_metric(best)]
+        add_best(row, budgets)
     return row
+
+
+def add_best(row: dict, budgets: list[int]) -> None:
+    """The best budget by the headline statistic (normalized score where scored, else success) and its values."""
+    stat = headline_stat(row, budgets[0])
+    best = max(budgets, key=lambda b: row[budget_metric(b, stat)])
+    row[BEST_BUDGET], row[BEST_SUCCESS] = best, row[budget_metric(best)]
+    if stat == SCORE:
+        row[BEST_SCORE] = row[budget_metric(best, SCORE)]
 
 
 def is_evaluation_row(row: dict, budgets: list[int]) -> bool:
@@ -100,7 +113,7 @@ def final_evaluation(history: list[dict], budgets: list[int]) -> dict | None:
     last = last_evaluation_row(history, budgets)
     if last is None:
         return None
-    return {budget_key(b): {SUCCESS: last[budget_metric(b, SUCCESS)], RETURN: last[budget_metric(b, RETURN)]}
+    return {budget_key(b): {stat: last[budget_metric(b, stat)] for stat in EVAL_STATS if budget_metric(b, stat) in last}
             for b in budgets}
 
 
@@ -111,7 +124,10 @@ def tune_result(history: list[dict], budgets: list[int]) -> dict[str, Any]:
     row = history[-1]
     out = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not k.startswith(BUDGET_PREFIX)}
     last = last_evaluation_row(history, budgets)
-    for key in (*(budget_metric(b, s) for b in budgets for s in (SUCCESS, RETURN)), BEST_SUCCESS, BEST_BUDGET):
+    scored = last is not None and BEST_SCORE in last
+    stats = EVAL_STATS if scored else (SUCCESS, RETURN)
+    best = (BEST_SUCCESS, BEST_BUDGET, BEST_SCORE) if scored else (BEST_SUCCESS, BEST_BUDGET)
+    for key in (*(budget_metric(b, s) for b in budgets for s in stats), *best):
         out[evaluation_metric(key)] = last[key] if last is not None else math.nan
     out[evaluation_metric("fresh")] = int(last is row)
     return out
@@ -140,7 +156,9 @@ def write_run_outputs(history: list[dict], budgets: list[int], out_dir: Path, st
     from vgf_ray.plots import plot_budget_curve, plot_learning_curves
 
     write_history(history, out_dir)
-    plot_learning_curves(history, budgets, out_dir / LEARNING_CURVE_PNG, online_start=online_start,
+    last = last_evaluation_row(history, budgets)
+    metric = headline_stat(last, budgets[0]) if last is not None else SUCCESS
+    plot_learning_curves(history, budgets, out_dir / LEARNING_CURVE_PNG, metric=metric, online_start=online_start,
                          algorithm=algorithm)
     final = final_evaluation(history, budgets)
     if final is not None:

@@ -29,7 +29,16 @@ from vgf_ray.experiment.interrupt import RunInterrupted, StopRequest
 from vgf_ray.experiment.lineage import extend_lineage, read_lineage, write_lineage
 from vgf_ray.experiment.schema import VGF_ALGORITHM, ExperimentError, algorithm_of
 from vgf_ray.experiment.tracking import MLflowRun
-from vgf_ray.metrics import BC_LOSS, CRITIC_LOSS, GRAD_STEPS, ITERATION, budget_key, budget_metric
+from vgf_ray.metrics import (
+    BC_LOSS,
+    CRITIC_LOSS,
+    GRAD_STEPS,
+    ITERATION,
+    SCORE,
+    budget_key,
+    budget_metric,
+    headline_stat,
+)
 
 CHECKPOINT_DIR = "checkpoint"
 EXPERIMENT_YAML = "experiment.yaml"
@@ -160,7 +169,9 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
             # Kept current, so an interrupted (or Tune-stopped) run leaves its curve and latest evaluation behind.
             final = write_run_outputs(history, budgets, out_dir, step_size, online_start, algorithm_of(exp))
             tracker.log(row)
-            shown = {budget_key(b): round(row[budget_metric(b)], 3) for b in budgets if budget_metric(b) in row}
+            stat = headline_stat(row, budgets[0])
+            shown = {budget_key(b) + ("/score" if stat == SCORE else ""): round(row[budget_metric(b, stat)], 3)
+                     for b in budgets if budget_metric(b, stat) in row}
             shown.update({k: round(row[k], 3) for k in (CRITIC_LOSS, BC_LOSS) if k in row})
             bar.set_postfix(shown, refresh=False)
             bar.update(1)
@@ -197,7 +208,7 @@ def evaluate_checkpoint(checkpoint: str, budgets: list[int], episodes: int, step
     from vgf_ray.plots import plot_budget_curve
     from vgf_ray.rllib import VGF
     from vgf_ray.rllib.checkpoint_check import check_checkpoint
-    from vgf_ray.rllib.evaluation import evaluation_step_size, run_budget_evaluation
+    from vgf_ray.rllib.evaluation import evaluation_step_size, run_budget_evaluation, score_reference_of
 
     if step_size is not None and not (math.isfinite(step_size) and step_size >= 0):
         raise ConfigError(f"evaluate: step size must be a finite number >= 0, got {step_size!r}")
@@ -212,7 +223,8 @@ def evaluate_checkpoint(checkpoint: str, budgets: list[int], episodes: int, step
         size = step_size if step_size is not None else evaluation_step_size(algo.config, values)
         group = algo.eval_env_runner_group or algo.env_runner_group
         group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
-        results, _ = run_budget_evaluation(group, budgets, episodes, size, values)
+        results, _ = run_budget_evaluation(group, budgets, episodes, size, values,
+                                           score_reference=score_reference_of(algo.config))
     finally:
         algo.stop()
     out = Path(out_dir) if out_dir else checkpoint_path.parent

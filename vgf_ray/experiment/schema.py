@@ -31,7 +31,8 @@ SECTION_HELP = {
     "checkpoint_every": "iterations between checkpoints (0 or null: only at the end)",
     "output_dir": "history, plots, checkpoint and final evaluation go here",
     "ray": "`ray.init` arguments for a local Ray, or `address` to join a running cluster",
-    "env": "the environment: `ogbench` (a task name) or `gym_id`, `success_timing`, `env_kwargs`",
+    "env": "the environment: `ogbench` (a task name) or `gym_id`, `success_timing`, `env_kwargs`, `score_reference`; "
+           "none named: the dataset's own",
     "dataset": "the offline data: an OGBench dataset (generated here when missing) or a local Minari dataset",
     "training": "every VGF knob (the authors' defaults) and the offline/online phases",
     "evaluation": "how often, how many paired episodes, at which test-time budgets",
@@ -43,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "name": "vgf", "algorithm": VGF_ALGORITHM, "seed": 0, "iterations": 10, "checkpoint_every": 0,
     "output_dir": "runs/{name}",
     "ray": {"num_cpus": 4, "object_store_memory": 1 << 30},
-    "env": {"ogbench": "cube-single-play", "success_timing": "post"},
+    "env": {},  # none named: the dataset's own (build.resolve_env)
     "dataset": {}, "training": {},
     "evaluation": {"interval": 1, "episodes": 10, "budgets": [0, 1, 2, 3], "num_env_runners": 0},
     "resources": {"num_learners": 0, "num_gpus_per_learner": "auto"},

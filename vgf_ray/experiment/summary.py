@@ -7,7 +7,7 @@ from pathlib import Path
 from vgf_ray.experiment.history import last_evaluation_row
 from vgf_ray.experiment.schema import VGF_ALGORITHM, algorithm_of
 from vgf_ray.experiment.tracking import RUN_ID_FILE
-from vgf_ray.metrics import GRAD_STEPS, ONLINE_ENV_STEPS, RETURN, budget_metric
+from vgf_ray.metrics import GRAD_STEPS, ONLINE_ENV_STEPS, RETURN, SCORE, budget_metric, headline_stat
 
 BAR_WIDTH = 30
 
@@ -15,6 +15,21 @@ BAR_WIDTH = 30
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _budget_lines(row: dict, budgets: list[int], episodes: int) -> list[str]:
+    """One line per budget with a bar: success, or the normalized score (0 random, 100 expert) where scored."""
+    stat = headline_stat(row, budgets[0])
+    name, full = ("normalized score", 100.0) if stat == SCORE else ("success", 1.0)
+    lines = [f"{name} at iteration {row['iteration']}, {episodes} paired episodes per test-time budget L:"]
+    best = max(budgets, key=lambda b: row[budget_metric(b, stat)])
+    for b in budgets:
+        value = row[budget_metric(b, stat)]
+        bar = "#" * max(0, min(BAR_WIDTH, round(value / full * BAR_WIDTH)))
+        mark = "  <- best" if b == best else ""
+        shown = f"{value:6.1f}" if stat == SCORE else f"{value:5.2f}"
+        lines.append(f"  L={b}  {shown}  return {row[budget_metric(b, RETURN)]:8.1f}  |{bar:<{BAR_WIDTH}}|{mark}")
+    return lines
 
 
 def run_summary(exp: dict, result: dict, wall_s: float) -> str:
@@ -29,15 +44,7 @@ def run_summary(exp: dict, result: dict, wall_s: float) -> str:
     if row is None:
         lines.append("no evaluation ran (evaluation.interval); evaluate the checkpoint with the command below")
     else:
-        episodes = exp["evaluation"].get("episodes", 10)
-        lines.append(f"success at iteration {row['iteration']}, {episodes} paired episodes per test-time budget L:")
-        best = max(budgets, key=lambda b: row[budget_metric(b)])
-        for b in budgets:
-            success = row[budget_metric(b)]
-            bar = "#" * round(success * BAR_WIDTH)
-            mark = "  <- best" if b == best else ""
-            lines.append(f"  L={b}  {success:5.2f}  return {row[budget_metric(b, RETURN)]:8.1f}  "
-                         f"|{bar:<{BAR_WIDTH}}|{mark}")
+        lines.extend(_budget_lines(row, budgets, exp["evaluation"].get("episodes", 10)))
     lines.append(f"outputs:  {out}/ (learning_curve.png, budget_curve.png, history.csv, checkpoint/)")
     uri = (exp.get("mlflow") or {}).get("tracking_uri")
     run_id_file = out / RUN_ID_FILE

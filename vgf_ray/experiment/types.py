@@ -113,7 +113,8 @@ def check_experiment_types(exp: dict) -> None:
                 _check(f"{section}.{key}", exp[section][key], kinds)
     dataset_defaults = {f.name: f.default for f in fields(DatasetSpec)}
     for key, value in exp["dataset"].items():
-        kinds = ("str", None) if key in ("path", "cache_dir") else _kind_of_default(dataset_defaults.get(key))
+        kinds = {"path": ("str", None), "cache_dir": ("str", None), "num_transitions": ("int", None)}.get(key) or \
+            _kind_of_default(dataset_defaults.get(key))
         if kinds is not None:
             _check(f"dataset.{key}", value, kinds)
     defaults = VGFConfig()

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from vgf_ray.core.hparams import VGFHyperParams
 from vgf_ray.core.schedule import SCHEDULE_KEYS, BudgetSchedule, check_value
 from vgf_ray.data.spec import DatasetSpec
 from vgf_ray.errors import ConfigError
+from vgf_ray.rllib.shared import EnvChoiceConfig
 
 HPARAM_KEYS = tuple(f.name for f in fields(VGFHyperParams))
 EXTRA_KEYS = ("dataset", "updates_per_iteration", "eval_budgets", "eval_step_size", "exploration_steps",
@@ -21,7 +22,7 @@ EXTRA_KEYS = ("dataset", "updates_per_iteration", "eval_budgets", "eval_step_siz
               "async_sampling")
 
 
-class VGFConfig(AlgorithmConfig):
+class VGFConfig(EnvChoiceConfig):
     """Build with ``VGFConfig().environment(...).training(num_particles=10, ...).build()``."""
 
     def __init__(self, algo_class=None):

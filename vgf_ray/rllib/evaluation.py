@@ -12,14 +12,19 @@ import numpy as np
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
+from vgf_ray.data.mujoco_refs import normalized_score
 from vgf_ray.metrics import (
     BEST_BUDGET,
+    BEST_SCORE,
     BEST_SUCCESS,
     EPISODE_LEN,
     EPISODES,
     RETURN,
+    SCORE,
+    SCORE_REFERENCE,
     SUCCESS,
     budget_key,
+    headline_stat,
 )
 
 
@@ -30,10 +35,11 @@ def _episode_stats(episode) -> tuple[float, float, int]:
     return success, float(episode.get_return()), len(episode)
 
 
-def run_episodes(eval_env_runner_group, num_episodes: int) -> dict[str, float]:
+def run_episodes(eval_env_runner_group, num_episodes: int, score_reference=None) -> dict[str, float]:
     """``num_episodes`` (split over the remote runners, if any) without exploration: mean success, return and
-    length. Each ``sample(num_episodes=...)`` call reseeds its env (RLlib), so every round - each budget, each
-    algorithm with the same seed and runners - starts from the same initial states: paired episodes."""
+    length, and the normalized score where ``score_reference`` ([R_random, R_expert]) is given. Each
+    ``sample(num_episodes=...)`` call reseeds its env (RLlib), so every round - each budget, each algorithm
+    with the same seed and runners - starts from the same initial states: paired episodes."""
     num_remote = eval_env_runner_group.num_remote_env_runners()
     per_runner = max(1, math.ceil(int(num_episodes) / max(1, num_remote)))
     per_worker = eval_env_runner_group.foreach_env_runner(
@@ -41,13 +47,22 @@ def run_episodes(eval_env_runner_group, num_episodes: int) -> dict[str, float]:
         local_env_runner=num_remote == 0,
     )
     stats = np.array([row for worker in per_worker for row in worker], dtype=np.float64)
-    return {SUCCESS: float(stats[:, 0].mean()), RETURN: float(stats[:, 1].mean()),
-            EPISODE_LEN: float(stats[:, 2].mean()), EPISODES: len(stats)}
+    out = {SUCCESS: float(stats[:, 0].mean()), RETURN: float(stats[:, 1].mean()),
+           EPISODE_LEN: float(stats[:, 2].mean()), EPISODES: len(stats)}
+    if score_reference is not None:
+        out[SCORE] = float(normalized_score(out[RETURN], *score_reference))
+    return out
+
+
+def score_reference_of(config) -> tuple[float, float] | None:
+    """The env's [R_random, R_expert] (``env_config.score_reference``), if it has one."""
+    reference = (config.env_config or {}).get(SCORE_REFERENCE)
+    return None if reference is None else (float(reference[0]), float(reference[1]))
 
 
 def run_budget_evaluation(
     eval_env_runner_group, budgets: list[int], num_episodes: int, step_size: float,
-    budget_values: dict[str, Any] | None = None,
+    budget_values: dict[str, Any] | None = None, score_reference: tuple[float, float] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Episodes at each transport budget on an EnvRunnerGroup (remote runners if any, else the local one).
 
@@ -61,14 +76,18 @@ def run_budget_evaluation(
             runner.module.set_budget(s, step_size)
 
         eval_env_runner_group.foreach_env_runner(set_budget, local_env_runner=use_local)
-        results[budget_key(steps)] = run_episodes(eval_env_runner_group, num_episodes)
+        results[budget_key(steps)] = run_episodes(eval_env_runner_group, num_episodes, score_reference)
     return _with_best(results, budgets)
 
 
 def _with_best(results: dict[str, Any], budgets: list[int]) -> tuple[dict[str, Any], int]:
-    best = max(budgets, key=lambda s: results[budget_key(s)][SUCCESS])
+    """The best budget by the headline statistic (the normalized score where there is one, else success)."""
+    stat = headline_stat(results[budget_key(budgets[0])])
+    best = max(budgets, key=lambda s: results[budget_key(s)][stat])
     results[BEST_BUDGET] = best
     results[BEST_SUCCESS] = results[budget_key(best)][SUCCESS]
+    if stat == SCORE:
+        results[BEST_SCORE] = results[budget_key(best)][SCORE]
     env_steps = round(sum(results[budget_key(b)][EPISODE_LEN] * results[budget_key(b)][EPISODES] for b in budgets))
     return results, env_steps
 
@@ -95,13 +114,15 @@ def evaluate_budgets(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], 
     step_size = evaluation_step_size(config, values)
     budgets = list(config.eval_budgets)
     results, env_steps = run_budget_evaluation(eval_env_runner_group, budgets, int(config.evaluation_duration),
-                                               step_size, values)
+                                               step_size, values, score_reference_of(config))
     return _report(algorithm, results, budgets, env_steps)
 
 
 def evaluate_policy(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], int, int]:
     """``custom_evaluation_function`` of the baselines: their policy as is, reported as budget 0 (no transport),
     on the same episodes VGF's budget-0 round plays."""
-    results = {budget_key(0): run_episodes(eval_env_runner_group, int(algorithm.config.evaluation_duration))}
+    config = algorithm.config
+    results = {budget_key(0): run_episodes(eval_env_runner_group, int(config.evaluation_duration),
+                                           score_reference_of(config))}
     results, env_steps = _with_best(results, [0])
     return _report(algorithm, results, [0], env_steps)

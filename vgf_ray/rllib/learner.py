@@ -33,6 +33,7 @@ class VGFTorchLearner(LazyReplay, TorchLearner):
         super().build()
         self._buffer: OfflineOnlineReplay | None = None  # loaded on first use: evaluation needs no dataset
         self._pending_online_state: dict | None = None  # restored online replay waiting for the offline data
+        self._reward_scale = 1.0  # the dataset's reward factor (normalize_rewards), set with the offline data
         self.rng = torch.Generator(device=self._device)
         self.reseed(0)
 
@@ -55,10 +56,12 @@ class VGFTorchLearner(LazyReplay, TorchLearner):
     def compute_loss_for_module(self, *, module_id: str, config=None, batch: dict, fwd_out: dict) -> torch.Tensor:
         return sum(fwd_out["losses"].values())
 
-    def install_offline_data(self, data: dict[str, np.ndarray]) -> int:
+    @override(LazyReplay)
+    def install_offline_data(self, data: dict[str, np.ndarray], reward_scale: float = 1.0) -> int:
         """Build the replay from transitions the driver sent (remote learners may sit on nodes without the
         dataset file); a restored online replay is put back into it. Returns the number of offline transitions."""
         config = self.config
+        self._reward_scale = float(reward_scale)
         self._buffer = OfflineOnlineReplay(data, self._device, config.online_buffer_capacity, config.replay_style,
                                            config.online_fraction)
         self._max_abs_reward = float(np.abs(np.asarray(data["rewards"], np.float64)).max(initial=0.0))
@@ -68,8 +71,12 @@ class VGFTorchLearner(LazyReplay, TorchLearner):
         return len(data["observations"])
 
     def add_online_transitions(self, data: dict[str, np.ndarray]) -> int:
-        """Append EnvRunner transitions to the online FIFO; returns how many online transitions are held."""
-        self.buffer.add_online(data)
+        """Append EnvRunner transitions to the online FIFO, rewards on the dataset's scale; returns how many online
+        transitions are held."""
+        buffer = self.buffer  # installs the offline data (and its reward scale) on first use
+        if self._reward_scale != 1.0:
+            data = {**data, "rewards": (np.asarray(data["rewards"]) * self._reward_scale).astype(np.float32)}
+        buffer.add_online(data)
         self._max_abs_reward = max(self._max_abs_reward, float(np.abs(np.asarray(data["rewards"])).max(initial=0.0)))
         return self.buffer.online.size
 

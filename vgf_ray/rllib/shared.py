@@ -8,13 +8,26 @@ from typing import Any
 
 import ray
 from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import LEARNER_RESULTS
 
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.data.spec import DatasetSpec, load_transitions, prepare_dataset
+from vgf_ray.envs import ENV_CHOICE_KEYS
 
 COUNTERS_KEY = "vgf_counters"
+
+
+class EnvChoiceConfig(AlgorithmConfig):
+    """An ``env_config`` that names an env replaces the default one: RLlib deep-merges ``env_config``, which would
+    keep the default's ``ogbench`` task beside a new ``gym_id``."""
+
+    @override(AlgorithmConfig)
+    def environment(self, *args, env_config=NotProvided, **kwargs):
+        if isinstance(env_config, dict) and set(ENV_CHOICE_KEYS) & set(env_config):
+            self.env_config = {}
+        return super().environment(*args, env_config=env_config, **kwargs)
 
 
 class OfflineDataAlgorithm(Algorithm):
@@ -28,11 +41,11 @@ class OfflineDataAlgorithm(Algorithm):
         if self._learners_have_data:
             return
         if self.learner_group.is_remote:
-            data, _ = load_transitions(DatasetSpec.from_dict(self.config.dataset))
+            data, info = load_transitions(DatasetSpec.from_dict(self.config.dataset))
             ref = ray.put(data)
             del data
             for result in self.learner_group.foreach_learner(
-                lambda learner, r=ref: learner.install_offline_data(ray.get(r))
+                lambda learner, r=ref, s=info["reward_scale"]: learner.install_offline_data(ray.get(r), s)
             ):
                 if not result.ok:
                     raise result.get()
@@ -66,14 +79,16 @@ class LazyReplay:
 
     _buffer: OfflineOnlineReplay | None
 
-    def install_offline_data(self, data: dict) -> int:
+    def install_offline_data(self, data: dict, reward_scale: float = 1.0) -> int:
+        """Take the (already scaled) offline transitions; ``reward_scale`` is the dataset's reward factor, which
+        online rewards get too."""
         raise NotImplementedError
 
     @property
     def buffer(self) -> OfflineOnlineReplay:
         if self._buffer is None:
-            data, _ = load_transitions(DatasetSpec.from_dict(self.config.dataset))
-            self.install_offline_data(data)
+            data, info = load_transitions(DatasetSpec.from_dict(self.config.dataset))
+            self.install_offline_data(data, info["reward_scale"])
         return self._buffer
 
 
