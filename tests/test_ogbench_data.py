@@ -122,5 +122,29 @@ def test_missing_and_unreadable_files(tmp_path):
         load_ogbench_transitions("cube-single-play", tmp_path / "nope.npz")
     junk = tmp_path / "cube-single-play-v0.npz"
     junk.write_bytes(b"not a zip")
-    with pytest.raises(DatasetError, match="not a readable npz"):
+    with pytest.raises(DatasetError, match="not a readable npz") as err:
         load_ogbench_transitions("cube-single-play", junk)
+    assert "pickle" not in str(err.value)  # numpy's own error would suggest allow_pickle=True
+
+
+def test_object_arrays_are_refused_without_advice_to_unpickle(tmp_path):
+    path = tmp_path / "cube-single-play-v0.npz"
+    np.savez(path, observations=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(DatasetError, match="Python object arrays") as err:
+        load_ogbench_transitions("cube-single-play", path)
+    assert "allow_pickle" not in str(err.value)
+
+
+def test_a_file_without_its_val_split_loads(pointmaze_npz, tmp_path):
+    """The ``-val`` file beside a dataset is optional for training; asking for the missing split names it."""
+    import shutil
+
+    lone = tmp_path / "lone" / pointmaze_npz.name
+    lone.parent.mkdir()
+    shutil.copyfile(pointmaze_npz, lone)
+    data, info = load_ogbench_transitions("pointmaze-medium-navigate", lone)
+    reference, _ = load_ogbench_transitions("pointmaze-medium-navigate", pointmaze_npz)
+    for key in reference:
+        np.testing.assert_array_equal(data[key], reference[key])
+    with pytest.raises(DatasetError, match=r"-val.npz: file not found \(the 'val' split"):
+        load_ogbench_transitions("pointmaze-medium-navigate", lone, split="val")

@@ -50,27 +50,30 @@ def random_return(env_id: str, episodes: int, seed: int) -> dict[str, float]:
     return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)), "episodes": episodes}
 
 
-def publish(env: str, workdir: Path, out: Path) -> None:
-    from vgf_ray.behavior_policies.train import LEARNING_STARTS, evaluate
+def publish(env: str, workdir: Path, out: Path, episodes: int = REFERENCE_EPISODES) -> None:
+    """Write ``out`` (expert, medium, replay snapshots, refs, curve and plot) from the training run in ``workdir``."""
+    from vgf_ray.behavior_policies.train import LEARNING_STARTS, RUN_FILE, evaluate
     from vgf_ray.plots import plot_behavior_curve
 
     env_id = MUJOCO_ENVS[env]
     curve = read_curve(workdir)
-    expert, medium = pick_levels(curve, LEARNING_STARTS)
+    run = json.loads((workdir / RUN_FILE).read_text()) if (workdir / RUN_FILE).exists() else {}
+    learning_starts = int(run.get("learning_starts", LEARNING_STARTS))
+    expert, medium = pick_levels(curve, learning_starts)
     shutil.rmtree(out, ignore_errors=True)
     (out / "replay").mkdir(parents=True)
     snapshot = lambda step: workdir / "snapshots" / f"step_{step:07d}.npz"  # noqa: E731
-    refs: dict = {"env_id": env_id, "learning_starts": LEARNING_STARTS, "trainer": "stable-baselines3 SAC",
-                  "reference_episodes": REFERENCE_EPISODES, "replay_snapshots": []}
+    refs: dict = {"env_id": env_id, "learning_starts": learning_starts, "trainer": "stable-baselines3 SAC",
+                  "reference_episodes": episodes, "replay_snapshots": []}
     for level, row in (("expert", expert), ("medium", medium)):
         shutil.copyfile(snapshot(row["step"]), out / f"{level}.npz")
         actor = SquashedGaussianActor.load(out / f"{level}.npz")
-        measured = evaluate(actor, env_id, REFERENCE_EPISODES, REFERENCE_SEED)
-        refs[level] = {"file": f"{level}.npz", "step": row["step"], **measured, "episodes": REFERENCE_EPISODES}
+        measured = evaluate(actor, env_id, episodes, REFERENCE_SEED)
+        refs[level] = {"file": f"{level}.npz", "step": row["step"], **measured, "episodes": episodes}
         print(f"{env_id} {level}: step {row['step']}, return {measured['return_mean']:.1f}", flush=True)
-    refs["random"] = random_return(env_id, REFERENCE_EPISODES, REFERENCE_SEED)
+    refs["random"] = random_return(env_id, episodes, REFERENCE_SEED)
     for row in curve:
-        if LEARNING_STARTS <= row["step"] < medium["step"]:
+        if learning_starts <= row["step"] < medium["step"]:
             name = f"replay/step_{row['step']:07d}.npz"
             shutil.copyfile(snapshot(row["step"]), out / name)
             refs["replay_snapshots"].append([row["step"], name])

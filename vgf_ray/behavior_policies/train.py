@@ -31,6 +31,7 @@ from vgf_ray.data.mujoco_policy import SquashedGaussianActor
 
 PACKAGE_DIR = Path(__file__).parent
 LEARNING_STARTS = 10_000
+RUN_FILE = "run.json"  # the run's settings, checked on resume and read by --publish
 REPLAY_KEYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
 
@@ -109,7 +110,8 @@ def make_callback(workdir: Path, env_id: str, every: int, eval_episodes: int, se
     from stable_baselines3.common.callbacks import BaseCallback
 
     class SnapshotCallback(BaseCallback):
-        """Every ``every`` env steps: snapshot, evaluate, checkpoint, print a progress line."""
+        """Every ``every`` env steps: snapshot, evaluate, checkpoint, print a progress line. At a rollout's end
+        (one env step with SAC's defaults), where the step's transition is already in the replay buffer."""
 
         def __init__(self):
             super().__init__()
@@ -117,13 +119,15 @@ def make_callback(workdir: Path, env_id: str, every: int, eval_episodes: int, se
             self.start_step = None
 
         def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
             step = self.model.num_timesteps
-            self.start_step = step if self.start_step is None else self.start_step
+            self.start_step = step - 1 if self.start_step is None else self.start_step
             if step % every == 0:
                 record_snapshot(self.model, workdir, env_id, eval_episodes, seed)
                 rate = (step - self.start_step) / max(time.time() - self.started, 1e-9)
                 print(f"{env_id} step {step}: {rate:.0f} env steps/s", flush=True)
-            return True
 
     return SnapshotCallback()
 
@@ -150,7 +154,22 @@ def truncate_curve(workdir: Path, step: int) -> None:
             snap.unlink()
 
 
-def train(env: str, steps: int, workdir: Path, every: int, eval_episodes: int, seed: int, device: str) -> None:
+def run_settings(workdir: Path, settings: dict) -> dict:
+    """The run's settings: written on the first start, and a resume with other settings is refused."""
+    path = workdir / RUN_FILE
+    if path.exists():
+        saved = json.loads(path.read_text())
+        changed = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
+        if changed:
+            raise SystemExit(f"{workdir} was trained with other settings {changed} (saved, given); "
+                             "use another --workdir")
+        return saved
+    path.write_text(json.dumps(settings, indent=2) + "\n")
+    return settings
+
+
+def train(env: str, steps: int, workdir: Path, every: int, eval_episodes: int, seed: int, device: str,
+          learning_starts: int = LEARNING_STARTS) -> None:
     import gymnasium
     import torch
     from stable_baselines3 import SAC
@@ -158,7 +177,9 @@ def train(env: str, steps: int, workdir: Path, every: int, eval_episodes: int, s
     torch.set_num_threads(int(os.environ.get("VGF_RAY_TORCH_THREADS", "1")))
     env_id = MUJOCO_ENVS[env]
     (workdir / "snapshots").mkdir(parents=True, exist_ok=True)
-    model = SAC("MlpPolicy", gymnasium.make(env_id), learning_starts=LEARNING_STARTS, seed=seed, device=device)
+    run_settings(workdir, {"env": env, "seed": seed, "every": every, "eval_episodes": eval_episodes,
+                           "learning_starts": learning_starts})
+    model = SAC("MlpPolicy", gymnasium.make(env_id), learning_starts=learning_starts, seed=seed, device=device)
     if (workdir / "checkpoint" / "model.pt").exists():
         load_checkpoint(model, workdir / "checkpoint")
         truncate_curve(workdir, model.num_timesteps)
@@ -182,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="torch device of the SAC updates (cuda where there is one)")
+    parser.add_argument("--learning-starts", type=int, default=LEARNING_STARTS, help="uniform-random steps first")
     parser.add_argument("--publish", action="store_true", help="copy the expert, medium and curve into the package")
     args = parser.parse_args(argv)
     workdir = args.workdir / args.env
@@ -190,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
 
         publish(args.env, workdir, PACKAGE_DIR / args.env)
     else:
-        train(args.env, args.steps, workdir, args.every, args.eval_episodes, args.seed, args.device)
+        train(args.env, args.steps, workdir, args.every, args.eval_episodes, args.seed, args.device,
+              args.learning_starts)
 
 
 if __name__ == "__main__":
