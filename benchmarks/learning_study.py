@@ -1,13 +1,15 @@
 """Learning study at CPU scale: VGF variants and the BC/IQL/CQL baselines on one generated task, several seeds.
 
-Every arm is an experiment of the task's CPU config (``tune_configs/ogbench/<task>-cpu.yaml``) with a few keys
-changed, run through ``vgf-ray train``'s own loop (same data, evaluation episodes, metrics). Each (arm, seed) run
-writes its folder under ``--out``; a finished one is reused, so the study can be stopped and continued. Reported:
+Every arm is an experiment of the task's CPU config (``tune_configs/ogbench/<task>-cpu.yaml``, or
+``tune_configs/mujoco/<task>-cpu.yaml`` for a locomotion task such as ``hopper-medium``) with a few keys changed,
+run through ``vgf-ray train``'s own loop (same data, evaluation episodes, metrics). Each (arm, seed) run writes its
+folder under ``--out``; a finished one is reused, so the study can be stopped and continued. Reported:
 success per test-time budget L as mean +- standard error over seeds, each seed's value from ``--episodes`` paired
 episodes (the same initial states at every budget and for every arm), the best L > 0's paired gain over L = 0, and
 three plots: success against L per arm, against gradient steps (VGF per budget, each baseline), and each arm's gain of
 L > 0 over L = 0 against gradient steps. ``--metric return`` reports the episode return instead (partial progress
-on tasks no run solves yet, e.g. puzzle-3x3-play at this scale), into ``table-return.md`` and ``return_*.png``.
+on tasks no run solves yet, e.g. puzzle-3x3-play at this scale), into ``table-return.md`` and ``return_*.png``;
+``--metric score`` the normalized score of a locomotion task (0 random, 100 the shipped expert).
 
 Usage (per run of 20k steps here: VGF 8-13 min, IQL about 7, CQL about 40 (RLlib's; docs: Baselines));
 ``--report`` tabulates what a folder holds (arms with different seed sets) without training:
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vgf_ray.metrics import GRAD_STEPS, RETURN, SUCCESS, budget_key, budget_metric
+from vgf_ray.metrics import GRAD_STEPS, RETURN, SCORE, SUCCESS, budget_key, budget_metric
 from vgf_ray.seed_stats import mean_se, transport_gain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -54,7 +56,19 @@ ARMS: dict[str, dict] = {
     # RLlib's tanh-squashed Gaussian policy instead of FQL's unit-variance Gaussian: vgf_ray.baselines.policy
     "iql-squashed": {"algorithm": "iql", "training.iql": {**CPU_MODEL, "policy": "squashed"}},
     "cql-multistream": {"algorithm": "cql", "training.cql": {**CPU_MODEL, "q_network": "multi_stream"}},
+    # IQL with its authors' D4RL locomotion settings (Kostrikov et al., 2022): expectile 0.7, temperature 3
+    "iql-locomotion": {"algorithm": "iql", "training.iql": {**CPU_MODEL, "expectile": 0.7, "beta": 3.0}},
 }
+CONFIG_ROOT = Path(__file__).resolve().parents[1] / "tune_configs"
+
+
+def task_config(task: str) -> Path:
+    """The task's CPU experiment file: OGBench's, else the locomotion one; a clear error naming both."""
+    for domain in ("ogbench", "mujoco"):
+        path = CONFIG_ROOT / domain / f"{task}-cpu.yaml"
+        if path.exists():
+            return path
+    raise SystemExit(f"no tune_configs/ogbench/{task}-cpu.yaml or tune_configs/mujoco/{task}-cpu.yaml")
 
 
 def is_baseline(arm: str) -> bool:
@@ -67,15 +81,16 @@ PLOTS = ("vs_budget", "vs_steps", "gain_vs_steps")  # each as <metric>_<plot>.pn
 STEP_TAG, ALPHA_TAG = "test-step", "test-alpha"  # folders of a run's test-time evaluations
 
 
-def arm_experiment(task: str, arm: str, seed: int, steps: int, transitions: int, episodes: int, evaluations: int,
-                   budgets: list[int], out: Path, extra: list[str] = ()) -> dict:
+def arm_experiment(task: str, arm: str, seed: int, steps: int, transitions: int | None, episodes: int,
+                   evaluations: int, budgets: list[int], out: Path, extra: list[str] = ()) -> dict:
+    """The experiment of one (arm, seed); ``transitions`` None keeps the config's dataset size."""
     from vgf_ray.experiment.schema import apply_override, load_experiment
 
-    exp = load_experiment(Path(__file__).resolve().parents[1] / "tune_configs" / "ogbench" / f"{task}-cpu.yaml")
-    exp = copy.deepcopy(exp)
+    exp = copy.deepcopy(load_experiment(task_config(task)))
     interval = max(1, steps // 1000 // evaluations)
-    for assignment in (f"seed={seed}", f"iterations={steps // 1000}", "checkpoint_every=0",
-                       f"dataset.num_transitions={transitions}", "training.updates_per_iteration=1000",
+    size = [] if transitions is None else [f"dataset.num_transitions={transitions}"]
+    for assignment in (f"seed={seed}", f"iterations={steps // 1000}", "checkpoint_every=0", *size,
+                       "training.updates_per_iteration=1000",
                        f"training.offline_steps={steps}", f"evaluation.interval={interval}",
                        f"evaluation.episodes={episodes}", f"evaluation.budgets={budgets}",
                        "training.eval_step_size=null", *extra):  # evaluated as trained; other steps: --test-step-sizes
@@ -193,18 +208,20 @@ HEADLINE_ARMS = {"vgf": "VGF", "bc": "BC (RLlib)", "iql": "IQL (RLlib)", "cql": 
 
 
 def write_study_record(out: Path, task: str, results: dict, budgets: list[int], metric: str, steps: int,
-                       transitions: int) -> None:
+                       transitions: int | None) -> None:
     """``out/record.json``: the folder's tables (success and return, where reported), its plots, and headline rows
     for the main arms in ``metric``."""
     from records import write_record
 
-    tables = [(out / name).read_text().strip() for name in ("table.md", f"table-{RETURN}.md") if (out / name).exists()]
+    names = ("table.md", f"table-{RETURN}.md", f"table-{SCORE}.md")
+    tables = [(out / name).read_text().strip() for name in names if (out / name).exists()]
     headline = [{"task": task, "algorithm": label, "metric": metric,
                  "budgets": dict(zip(map(str, budgets), arm_cells(results[arm], budgets)[:-1], strict=True))}
                 for arm, label in HEADLINE_ARMS.items() if arm in results]
     write_record(out, name=out.name, kind="study", table="\n\n".join(tables), headline=headline,
-                 title=f"{task}: {metric} per test-time budget ({transitions} generated transitions, {steps} "
-                       "gradient steps)", plots=sorted(p.name for p in out.glob("*.png")))
+                 title=f"{task}: {metric} per test-time budget ("
+                       + (f"{transitions} generated transitions, " if transitions else "the task's dataset, ")
+                       + f"{steps} gradient steps)", plots=sorted(p.name for p in out.glob("*.png")))
 
 
 def plot(results: dict, budgets: list[int], out: Path, metric: str = SUCCESS) -> None:
@@ -268,7 +285,8 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=["vgf", "bc", "iql"], choices=sorted(ARMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=20000, help="gradient steps per run (multiple of 1000)")
-    parser.add_argument("--transitions", type=int, default=100000, help="generated dataset size")
+    parser.add_argument("--transitions", type=int, default=None,
+                        help="generated dataset size (default: the task config's; OGBench CPU configs 100k)")
     parser.add_argument("--episodes", type=int, default=20, help="paired evaluation episodes per budget")
     parser.add_argument("--evaluations", type=int, default=4, help="evaluation rounds per run (the curve)")
     parser.add_argument("--budgets", nargs="+", type=int, default=[0, 1, 2, 3])
@@ -278,8 +296,9 @@ def main() -> None:
                         help="also evaluate each trained VGF run at these test-time alphas (no retraining)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an override for every arm, as vgf-ray train --set (e.g. training.acting_bf16=null)")
-    parser.add_argument("--metric", choices=[SUCCESS, RETURN], default=SUCCESS,
-                        help="what the table and plots report (return shows partial progress where success is 0)")
+    parser.add_argument("--metric", choices=[SUCCESS, RETURN, SCORE], default=SUCCESS,
+                        help="what the table and plots report (return shows partial progress where success is 0; "
+                             "score: a locomotion task's normalized score)")
     parser.add_argument("--report", action="store_true",
                         help="train nothing: tabulate the finished runs of --arms under --out (every seed there, "
                              "with the test-time evaluations stored beside them)")
