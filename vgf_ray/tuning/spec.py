@@ -260,6 +260,15 @@ def _scheduler(raw: Any, budgets_interval: int, iterations: int,
     return raw, mutations
 
 
+def is_scored(exp: dict) -> bool:
+    """Whether the experiment's evaluations report a normalized score (its env has a score reference)."""
+    from vgf_ray.experiment.build import resolve_env
+    from vgf_ray.metrics import SCORE_REFERENCE
+
+    resolve_env(exp)
+    return SCORE_REFERENCE in exp["env"]
+
+
 def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
     """Check the ``sweep`` section against the experiment; raises ``ExperimentError`` naming the entry."""
     from vgf_ray.experiment.build import build_config
@@ -275,8 +284,9 @@ def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
                               f"a multiple of evaluation.interval ({interval})")
     interval = int(interval)
     start_from, start = _start_from(raw.get("start_from"), exp, iterations, interval)
-    metric = raw.get("metric", "evaluation/best_success")
-    reported = [*reported_evaluation_metrics(budgets), *LOSS_METRICS]
+    scored = is_scored(exp)
+    metric = raw.get("metric", "evaluation/best_score" if scored else "evaluation/best_success")
+    reported = [*reported_evaluation_metrics(budgets, scored), *LOSS_METRICS]
     if metric not in reported:
         raise ExperimentError(f"sweep.metric {metric!r} is never reported; with evaluation.budgets {budgets} "
                               f"the metrics are: {', '.join(reported)}")
