@@ -31,8 +31,8 @@ def test_training_checkpoints_and_resumes(tmp_path):
     resumed = np.load(workdir / "checkpoint" / "replay.npz")
     np.testing.assert_array_equal(resumed["observations"][:300], saved["observations"])
 
-    from stable_baselines3 import SAC
     import gymnasium
+    from stable_baselines3 import SAC
 
     model = SAC("MlpPolicy", gymnasium.make("Hopper-v5"), learning_starts=200, device="cpu")
     load_checkpoint(model, workdir / "checkpoint")

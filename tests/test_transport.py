@@ -16,6 +16,7 @@ from vgf_ray.core.transport import (
     svgd_velocity,
     transport_particles,
 )
+from vgf_ray.errors import ConfigError
 
 
 def quadratic_q(target: torch.Tensor):
@@ -157,3 +158,24 @@ def test_budget_rejects_negative_values():
         TransportBudget(-1, 0.1)
     with pytest.raises(ValueError, match="step_size must be >= 0"):
         TransportBudget(1, -0.1)
+
+
+@pytest.mark.parametrize("acting", ["eager", "fused"])
+def test_rows_at_different_budgets_move_as_separate_calls(acting):
+    """One call for rows at budgets 0..3 gives each row what a call at its own budget gives it, noise alike."""
+    from vgf_ray.core.hparams import VGFHyperParams
+    from vgf_ray.core.vgf import VGFNetworks
+
+    hp = VGFHyperParams(hidden_dims=(32, 32), actor_hidden_dims=(32, 32), num_particles=5, bc_flow_steps=2,
+                        acting=acting, bf16=False, acting_bf16=False)
+    nets = VGFNetworks(3, 2, hp)
+    obs = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    row_steps = [0, 1, 2, 3, 3, 2, 1, 0]
+    together = nets.act(obs, TransportBudget.per_row(row_steps, 0.2), generator=torch.Generator().manual_seed(5))
+    for steps in set(row_steps):
+        alone = nets.act(obs, TransportBudget(steps, 0.2), generator=torch.Generator().manual_seed(5))
+        rows = [i for i, s in enumerate(row_steps) if s == steps]
+        torch.testing.assert_close(together[rows], alone[rows], atol=1e-5, rtol=1e-5)
+    assert TransportBudget.per_row([2, 2], 0.1) == TransportBudget(2, 0.1)
+    with pytest.raises(ConfigError, match="row_steps has 2 entries for a batch of 8"):
+        nets.act(obs, TransportBudget.per_row([0, 1], 0.2))

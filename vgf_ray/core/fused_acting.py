@@ -30,6 +30,7 @@ from vgf_ray.core.transport import (
     ADAM_BETA2,
     ADAM_EPS,
     TransportBudget,
+    freeze_finished_rows,
     median_positions,
     select_particle,
     stable_median,
@@ -297,10 +298,11 @@ class FusedSettings:
 
 
 def fused_act(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: int, step_size: float,
-              flow_steps: int, settings: FusedSettings, with_q: bool = True
+              flow_steps: int, settings: FusedSettings, with_q: bool = True, row_steps: torch.Tensor | None = None
               ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(particles [B, N, d], aggregated Q [B, N])`` for ``obs [B, o]`` from behavior ``noise [B, N, d]``; the Q is
-    ``None`` without ``with_q`` (the TD target scores the particles with the target critic instead)."""
+    ``None`` without ``with_q`` (the TD target scores the particles with the target critic instead).
+    ``row_steps [B]``: each row's own number of steps (``steps`` their maximum)."""
     b, n, d = noise.shape
     x = behavior_sample(pack, obs, noise, flow_steps, settings.low, settings.high)
     members = pack.critic_obs.shape[0]
@@ -322,10 +324,10 @@ def fused_act(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: i
             v = phi * phi * (1 - ADAM_BETA2) if v is None else torch.addcmul(v * ADAM_BETA2, phi, phi,
                                                                                 value=1 - ADAM_BETA2)
             denominator = (v / (1 - ADAM_BETA2**t)).sqrt_().add_(ADAM_EPS)
-            x = torch.addcdiv(x, m, denominator, value=step_size / (1 - ADAM_BETA1**t))
+            moved = torch.addcdiv(x, m, denominator, value=step_size / (1 - ADAM_BETA1**t))
         else:
-            x = torch.add(x, phi, alpha=step_size)
-        x = x.clamp_(settings.low, settings.high)
+            moved = torch.add(x, phi, alpha=step_size)
+        x = freeze_finished_rows(moved.clamp_(settings.low, settings.high), x, row_steps, t)
     if not with_q:
         return x, None
     q, _ = critic_value_and_action_grad(pack, obs_proj, x.reshape(b * n, d), settings.select_q_agg,
@@ -334,10 +336,10 @@ def fused_act(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: i
 
 
 def fused_act_max(pack: WeightPack, obs: torch.Tensor, noise: torch.Tensor, steps: int, step_size: float,
-                  flow_steps: int, settings: FusedSettings) -> torch.Tensor:
+                  flow_steps: int, settings: FusedSettings, row_steps: torch.Tensor | None = None) -> torch.Tensor:
     """The executed actions ``[B, d]``: ``fused_act``'s particle with the highest aggregated Q per state (the
     ``max`` selection of ``select_particle``), chosen inside the same function so a compiled graph includes it."""
-    x, q = fused_act(pack, obs, noise, steps, step_size, flow_steps, settings)
+    x, q = fused_act(pack, obs, noise, steps, step_size, flow_steps, settings, row_steps=row_steps)
     idx = q.argmax(-1)
     return torch.gather(x, 1, idx[:, None, None].expand(-1, 1, x.shape[-1])).squeeze(1)
 
@@ -438,7 +440,8 @@ class FusedActor:
             return self._particles(nets, obs, budget, generator, with_q, nets.hp.bf16_on(obs.device))
 
     def _particles(self, nets, obs, budget, generator, with_q, bf16):
-        return self._run(fused_act, *self._arguments(nets, obs, budget, generator, bf16), with_q)
+        return self._run(fused_act, *self._arguments(nets, obs, budget, generator, bf16), with_q,
+                         budget.row_tensor(obs.shape[0], obs.device))
 
     def _arguments(self, nets, obs, budget, generator, bf16) -> tuple:
         """``fused_act``'s arguments but ``with_q``: the weights packed for this version, the behavior noise."""
@@ -458,7 +461,8 @@ class FusedActor:
         with torch.no_grad():
             if selection == "max":  # the usual rule: chosen inside the (compiled) function
                 bf16 = nets.hp.acts_in_bf16(obs.device)
-                return self._run(fused_act_max, *self._arguments(nets, obs, budget, generator, bf16))
+                return self._run(fused_act_max, *self._arguments(nets, obs, budget, generator, bf16),
+                                 budget.row_tensor(obs.shape[0], obs.device))
             x, q = self._particles(nets, obs, budget, generator, True, nets.hp.acts_in_bf16(obs.device))
             idx = select_particle(q, selection, nets.hp.softmax_temp, generator)
             return x[torch.arange(x.shape[0], device=x.device), idx]

@@ -30,16 +30,48 @@ ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.9, 0.999, 1e-8  # optax.adam defaults
 
 @dataclass(frozen=True)
 class TransportBudget:
-    """How far particles may travel: ``steps`` Adam steps of size ``step_size`` (~ per coordinate)."""
+    """How far particles may travel: ``steps`` Adam steps of size ``step_size`` (~ per coordinate).
+
+    ``row_steps`` gives each state of a batch its own number of steps (``steps`` is then their maximum): one call
+    acts for rows at different budgets, each row moved exactly as a call at its own budget would move it (rows
+    never interact; a row past its budget is frozen while the others go on)."""
 
     steps: int
     step_size: float
+    row_steps: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 0:
             raise ConfigError(f"transport steps must be >= 0, got {self.steps}")
         if self.step_size < 0:
             raise ConfigError(f"transport step_size must be >= 0, got {self.step_size}")
+        if self.row_steps is not None and (min(self.row_steps, default=0) < 0
+                                           or max(self.row_steps, default=0) != self.steps):
+            raise ConfigError(f"row_steps {self.row_steps} must be >= 0 with maximum steps={self.steps}")
+
+    @classmethod
+    def per_row(cls, row_steps: list[int], step_size: float) -> TransportBudget:
+        """One budget per row of a batch (all equal: a plain budget)."""
+        rows = tuple(int(s) for s in row_steps)
+        uniform = len(set(rows)) <= 1
+        return cls(max(rows, default=0), step_size, None if uniform else rows)
+
+    def row_tensor(self, rows: int, device: torch.device) -> torch.Tensor | None:
+        """``[rows]`` steps per row, or None for a uniform budget; a length mismatch is an error."""
+        if self.row_steps is None:
+            return None
+        if len(self.row_steps) != rows:
+            raise ConfigError(f"row_steps has {len(self.row_steps)} entries for a batch of {rows} states")
+        return torch.tensor(self.row_steps, device=device)
+
+
+def freeze_finished_rows(moved: torch.Tensor, previous: torch.Tensor, row_steps: torch.Tensor | None,
+                         step: int) -> torch.Tensor:
+    """``moved`` where a row's budget reaches ``step``, else the row as it was (``row_steps`` None: ``moved``)."""
+    if row_steps is None:
+        return moved
+    active = (row_steps >= step).view(-1, *([1] * (moved.dim() - 1)))
+    return torch.where(active, moved, previous)
 
 
 def aggregate_ensemble(q: torch.Tensor, how: str) -> torch.Tensor:
@@ -192,7 +224,8 @@ def transport_particles(
         raise ValueError(f"unknown step_rule {settings.step_rule!r}; expected 'adam' or 'euler'")
     x = particles.detach().float()
     adam = ParticleAdam(budget.step_size, settings.clip_global_norm) if settings.step_rule == "adam" else None
-    for _ in range(budget.steps):
+    row_steps = budget.row_tensor(x.shape[0], x.device)
+    for t in range(1, budget.steps + 1):
         if velocity_fn is not None:
             with torch.no_grad():
                 phi = velocity_fn(obs, x).float()
@@ -200,7 +233,7 @@ def transport_particles(
             score = q_action_gradient(q_fn, obs, x, settings.q_agg)
             phi = svgd_velocity(x, score, settings.alpha, settings.repulsion, settings.bandwidth_grad)
         step = adam.direction(phi) if adam is not None else budget.step_size * phi
-        x = (x + step).clamp(settings.clip_low, settings.clip_high)
+        x = freeze_finished_rows((x + step).clamp(settings.clip_low, settings.clip_high), x, row_steps, t)
     return x
 
 

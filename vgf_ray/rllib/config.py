@@ -19,7 +19,7 @@ EXTRA_KEYS = ("dataset", "updates_per_iteration", "eval_budgets", "eval_step_siz
               "exploration_selection", "offline_steps", "online_env_steps", "utd_ratio", "start_training",
               "replay_style", "online_fraction", "online_buffer_capacity", "rollout_steps_per_iteration",
               "checkpoint_replay", "budget_schedule", "exploration_step_size", "divergence_q_factor",
-              "async_sampling")
+              "async_sampling", "eval_parallel_episodes")
 
 
 class VGFConfig(EnvChoiceConfig):
@@ -37,6 +37,8 @@ class VGFConfig(EnvChoiceConfig):
         self.updates_per_iteration = 1000  # gradient steps per train() call in the offline phase
         self.eval_budgets: list[int] = [0, 1, 2, 3]  # test-time transport steps L evaluated every round
         self.eval_step_size: float | None = None  # None: the training step size vgf_lr
+        # (episode, budget) rows an evaluation runner plays at once (None: its whole share of the round)
+        self.eval_parallel_episodes: int | None = None
         # Offline-to-online (spec 2.8). offline_steps=None: offline training only, forever.
         self.offline_steps: int | None = None
         self.online_env_steps = 0  # env steps collected by the EnvRunners after the offline phase
@@ -120,6 +122,10 @@ class VGFConfig(EnvChoiceConfig):
         self.schedule()  # raises ScheduleError naming the bad entry
         if self.exploration_step_size is not None:
             check_value("exploration_step_size", self.exploration_step_size, "exploration_step_size")
+        if self.eval_parallel_episodes is not None and (not isinstance(self.eval_parallel_episodes, int)
+                                                        or self.eval_parallel_episodes < 1):
+            raise ConfigError(f"eval_parallel_episodes must be None or an integer >= 1, got "
+                              f"{self.eval_parallel_episodes!r}")
         if self.eval_step_size is not None and self.eval_step_size < 0:
             raise ConfigError(f"eval_step_size must be >= 0, got {self.eval_step_size!r}")
         if self.exploration_selection not in ("max", "softmax", "random"):

@@ -1,6 +1,9 @@
 """Evaluation at several test-time transport budgets with RLlib's evaluation EnvRunners.
 
-Reported as ``evaluation/budget_<L>/{success,return,episode_len}``: one trained agent, budgets 0..3 by default.
+Reported as ``evaluation/budget_<L>/{success,return,episode_len}`` (and ``score`` where the env has a score
+reference): one trained agent, budgets 0..3 by default. A round plays every (episode, budget) row at once
+(``batched_evaluation``); ``run_budget_evaluation_sequential`` is the former one-budget-at-a-time path through
+RLlib's ``sample()``, kept as the benchmarks' baseline.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from vgf_ray.metrics import (
     budget_key,
     headline_stat,
 )
+from vgf_ray.rllib.batched_evaluation import play_round
 
 
 def _episode_stats(episode) -> tuple[float, float, int]:
@@ -60,7 +64,28 @@ def score_reference_of(config) -> tuple[float, float] | None:
     return None if reference is None else (float(reference[0]), float(reference[1]))
 
 
+def budget_stats(results: list, budget: int, score_reference: tuple[float, float] | None) -> dict[str, float]:
+    """Mean success, return and length of one budget's episodes (and their normalized score where scored)."""
+    mine = [r for r in results if r.budget == budget]
+    out = {SUCCESS: float(np.mean([r.success for r in mine])), RETURN: float(np.mean([r.episode_return for r in mine])),
+           EPISODE_LEN: float(np.mean([r.length for r in mine])), EPISODES: len(mine)}
+    if score_reference is not None:
+        out[SCORE] = float(normalized_score(out[RETURN], *score_reference))
+    return out
+
+
 def run_budget_evaluation(
+    eval_env_runner_group, budgets: list[int], num_episodes: int, step_size: float,
+    budget_values: dict[str, Any] | None = None, score_reference: tuple[float, float] | None = None,
+    seed: int = 0, parallel: int | None = None,
+) -> tuple[dict[str, Any], int]:
+    """``num_episodes`` paired episodes at each budget, every (episode, budget) row played at once."""
+    played = play_round(eval_env_runner_group, budgets, num_episodes, step_size, seed, budget_values, parallel)
+    results = {budget_key(b): budget_stats(played, b, score_reference) for b in budgets}
+    return _with_best(results, budgets)
+
+
+def run_budget_evaluation_sequential(
     eval_env_runner_group, budgets: list[int], num_episodes: int, step_size: float,
     budget_values: dict[str, Any] | None = None, score_reference: tuple[float, float] | None = None,
 ) -> tuple[dict[str, Any], int]:
@@ -114,7 +139,8 @@ def evaluate_budgets(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], 
     step_size = evaluation_step_size(config, values)
     budgets = list(config.eval_budgets)
     results, env_steps = run_budget_evaluation(eval_env_runner_group, budgets, int(config.evaluation_duration),
-                                               step_size, values, score_reference_of(config))
+                                               step_size, values, score_reference_of(config), config.seed or 0,
+                                               config.eval_parallel_episodes)
     return _report(algorithm, results, budgets, env_steps)
 
 
@@ -122,7 +148,6 @@ def evaluate_policy(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], i
     """``custom_evaluation_function`` of the baselines: their policy as is, reported as budget 0 (no transport),
     on the same episodes VGF's budget-0 round plays."""
     config = algorithm.config
-    results = {budget_key(0): run_episodes(eval_env_runner_group, int(config.evaluation_duration),
-                                           score_reference_of(config))}
-    results, env_steps = _with_best(results, [0])
+    results, env_steps = run_budget_evaluation(eval_env_runner_group, [0], int(config.evaluation_duration), 0.0,
+                                               None, score_reference_of(config), config.seed or 0)
     return _report(algorithm, results, [0], env_steps)

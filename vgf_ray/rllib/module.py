@@ -60,6 +60,13 @@ class VGFTorchRLModule(TorchRLModule, InferenceOnlyAPI):
         else:
             self.inference_budget = budget
 
+    def act_rows(self, obs: torch.Tensor, row_steps: list[int], step_size: float | None = None) -> torch.Tensor:
+        """Greedy actions for a batch, row ``i`` moved ``row_steps[i]`` steps: a whole evaluation round (every
+        episode at every budget) in one call."""
+        size = self.hp.vgf_lr if step_size is None else float(step_size)
+        with torch.no_grad():
+            return self.nets.act(obs.float(), TransportBudget.per_row(row_steps, size))
+
     def apply_budget_values(self, values: dict[str, Any]) -> None:
         """Acting side of a schedule or PBT mutation: transport alpha and the exploration budget."""
         self.nets.set_budget_values(vgf_alpha=values["vgf_alpha"])
