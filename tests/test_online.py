@@ -135,3 +135,31 @@ def test_lost_env_runners_that_never_come_back_stop_the_run(ray_session, pointma
                 algo.train()
     finally:
         algo.stop()
+
+
+def test_vectorized_collection_with_several_envs_per_runner(ray_session, pointmaze_npz):
+    """num_envs_per_env_runner > 1: the module acts for the whole batch of sub-env observations at the
+    exploration budget, and every collected transition reaches the online replay with a valid mask."""
+    config = online_config(pointmaze_npz, exploration_steps=1).env_runners(
+        num_env_runners=0, num_envs_per_env_runner=4, rollout_fragment_length="auto")
+    algo = config.build_algo()
+    try:
+        calls = []
+        module = algo.env_runner_group.local_env_runner.module
+        original = module._forward_exploration
+
+        def recording(batch, **kwargs):
+            calls.append(batch["obs"].shape[0])
+            return original(batch, **kwargs)
+
+        module._forward_exploration = recording
+        algo.train()  # offline
+        result = algo.train()  # the first online round
+        assert result["online_env_steps_lifetime"] >= 40
+        assert calls and set(calls) == {4}  # one call per vector step, for all 4 sub-envs
+        online = algo.learner_group._learner.buffer.online.state_dict()["data"]
+        assert len(online["observations"]) == result["online_env_steps_lifetime"]
+        np.testing.assert_array_equal(online["masks"] == 0, online["rewards"] == 0)
+        assert np.abs(online["actions"]).max() <= 1.0
+    finally:
+        algo.stop()

@@ -128,6 +128,7 @@ def build_baseline_config(exp: dict):
         config.learners(num_learners=num_learners, num_gpus_per_learner=learner_gpus(
             res.get("num_gpus_per_learner", "auto"), num_learners, torch.cuda.is_available(), 0.0))
         config.env_runners(num_env_runners=int(res.get("num_env_runners", 0)),
+                           num_envs_per_env_runner=int(res.get("num_envs_per_env_runner", 1)),
                            num_cpus_per_env_runner=res.get("num_cpus_per_env_runner", 1))
         config.debugging(seed=int(exp["seed"]))
         config.offline_data(dataset_num_iters_per_learner=config.updates_per_iteration)

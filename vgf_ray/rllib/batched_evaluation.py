@@ -104,7 +104,7 @@ def seeded_reset(env, seed: int):
 def play_chunk(module, envs: list, rows: list[EvalRow], step_size: float,
                timings: dict[str, float] | None = None) -> list[EpisodeResult]:
     """One episode per row, all rows stepping together until the last one ends."""
-    clock = defaultdict(float) if timings is None else timings
+    clock = defaultdict(float)
     tic = time.perf_counter()
     obs = [seeded_reset(env, row.seed)[0] for env, row in zip(envs, rows)]
     clock["reset_s"] += time.perf_counter() - tic
@@ -126,6 +126,9 @@ def play_chunk(module, envs: list, rows: list[EvalRow], step_size: float,
                 still.append(i)
         clock["env_step_s"] += time.perf_counter() - toc
         live = still
+    if timings is not None:
+        for key, seconds in clock.items():
+            timings[key] = timings.get(key, 0.0) + seconds
     return [EpisodeResult(row.episode, row.budget, success[i], totals[i], lengths[i]) for i, row in enumerate(rows)]
 
 
