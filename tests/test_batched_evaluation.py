@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from vgf_ray.envs import VGFEnv
-from vgf_ray.rllib.batched_evaluation import play_round, plan_rows, rows_of_runner
+from vgf_ray.rllib.batched_evaluation import plan_rows, play_round, rows_of_runner
 
 ENV_CONFIG = {"ogbench": "pointmaze-medium-navigate", "env_kwargs": {"max_episode_steps": 12}}
 
