@@ -93,6 +93,21 @@ def headline_stat(stats: dict, budget: int | None = None) -> str:
     return SCORE if key in stats else SUCCESS
 
 
+def best_budget_values(value, budgets: list[int]) -> dict:
+    """``{best_budget, best_success[, best_score]}`` from ``value(budget, stat)``: the budget with the highest
+    headline statistic (the normalized score where ``value`` has one, else success), first on ties."""
+    try:
+        value(budgets[0], SCORE)
+        stat = SCORE
+    except KeyError:
+        stat = SUCCESS
+    best = max(budgets, key=lambda b: value(b, stat))
+    out = {BEST_BUDGET: best, BEST_SUCCESS: value(best, SUCCESS)}
+    if stat == SCORE:
+        out[BEST_SCORE] = value(best, SCORE)
+    return out
+
+
 def reported_evaluation_metrics(budgets: list[int], scored: bool = False) -> list[str]:
     """Every evaluation metric a run with these budgets reports (what a sweep may select on); ``scored``: the
     env has a score reference, so per-budget and best normalized scores are reported too."""

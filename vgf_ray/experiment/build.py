@@ -62,13 +62,14 @@ def resolve_env(exp: dict) -> None:
     reference scores (normalized score) where the dataset has them. In place, so the saved experiment shows it."""
     from vgf_ray.data.dataset_env import recorded_env, reference_scores
     from vgf_ray.data.spec import DatasetSpec
+    from vgf_ray.envs import ENV_CHOICE_KEYS
     from vgf_ray.metrics import SCORE_REFERENCE
 
     env, dataset = exp["env"], exp["dataset"]
-    if {"gym_id", "ogbench"} <= set(env):
+    if set(ENV_CHOICE_KEYS) <= set(env):
         raise ExperimentError(f"env: names two environments (gym_id {env['gym_id']!r} and ogbench "
                               f"{env['ogbench']!r}); keep one")
-    if not ({"gym_id", "ogbench"} & set(env)):
+    if not set(ENV_CHOICE_KEYS) & set(env):
         if dataset.get("source", DatasetSpec.source) == "ogbench":
             env.update({"ogbench": dataset.get("name", DatasetSpec.name), "success_timing": "post"})
         elif (recorded := recorded_env(dataset)) is not None:

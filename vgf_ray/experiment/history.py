@@ -36,9 +36,9 @@ from vgf_ray.metrics import (
     PHASE,
     PHASE_OFFLINE,
     RETURN,
-    SCORE,
     STEP,
     SUCCESS,
+    best_budget_values,
     budget_key,
     budget_metric,
     evaluation_metric,
@@ -93,11 +93,7 @@ def summarize(result: dict, budgets: list[int], evaluation_interval: int | None 
 
 def add_best(row: dict, budgets: list[int]) -> None:
     """The best budget by the headline statistic (normalized score where scored, else success) and its values."""
-    stat = headline_stat(row, budgets[0])
-    best = max(budgets, key=lambda b: row[budget_metric(b, stat)])
-    row[BEST_BUDGET], row[BEST_SUCCESS] = best, row[budget_metric(best)]
-    if stat == SCORE:
-        row[BEST_SCORE] = row[budget_metric(best, SCORE)]
+    row.update(best_budget_values(lambda b, stat: row[budget_metric(b, stat)], budgets))
 
 
 def is_evaluation_row(row: dict, budgets: list[int]) -> bool:

@@ -7,7 +7,16 @@ from pathlib import Path
 from vgf_ray.experiment.history import last_evaluation_row
 from vgf_ray.experiment.schema import VGF_ALGORITHM, algorithm_of
 from vgf_ray.experiment.tracking import RUN_ID_FILE
-from vgf_ray.metrics import GRAD_STEPS, ONLINE_ENV_STEPS, RETURN, SCORE, budget_metric, headline_stat
+from vgf_ray.metrics import (
+    BEST_BUDGET,
+    GRAD_STEPS,
+    ONLINE_ENV_STEPS,
+    RETURN,
+    SCORE,
+    best_budget_values,
+    budget_metric,
+    headline_stat,
+)
 
 BAR_WIDTH = 30
 
@@ -22,7 +31,7 @@ def _budget_lines(row: dict, budgets: list[int], episodes: int) -> list[str]:
     stat = headline_stat(row, budgets[0])
     name, full = ("normalized score", 100.0) if stat == SCORE else ("success", 1.0)
     lines = [f"{name} at iteration {row['iteration']}, {episodes} paired episodes per test-time budget L:"]
-    best = max(budgets, key=lambda b: row[budget_metric(b, stat)])
+    best = best_budget_values(lambda b, stat: row[budget_metric(b, stat)], budgets)[BEST_BUDGET]
     for b in budgets:
         value = row[budget_metric(b, stat)]
         bar = "#" * max(0, min(BAR_WIDTH, round(value / full * BAR_WIDTH)))

@@ -17,17 +17,14 @@ from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from vgf_ray.data.mujoco_refs import normalized_score
 from vgf_ray.metrics import (
-    BEST_BUDGET,
-    BEST_SCORE,
-    BEST_SUCCESS,
     EPISODE_LEN,
     EPISODES,
     RETURN,
     SCORE,
     SCORE_REFERENCE,
     SUCCESS,
+    best_budget_values,
     budget_key,
-    headline_stat,
 )
 from vgf_ray.rllib.batched_evaluation import play_round
 
@@ -51,8 +48,13 @@ def run_episodes(eval_env_runner_group, num_episodes: int, score_reference=None)
         local_env_runner=num_remote == 0,
     )
     stats = np.array([row for worker in per_worker for row in worker], dtype=np.float64)
-    out = {SUCCESS: float(stats[:, 0].mean()), RETURN: float(stats[:, 1].mean()),
-           EPISODE_LEN: float(stats[:, 2].mean()), EPISODES: len(stats)}
+    return episode_means(stats[:, 0], stats[:, 1], stats[:, 2], score_reference)
+
+
+def episode_means(success, returns, lengths, score_reference: tuple[float, float] | None) -> dict[str, float]:
+    """Mean success, return and length of some episodes, and their normalized score where scored."""
+    out = {SUCCESS: float(np.mean(success)), RETURN: float(np.mean(returns)), EPISODE_LEN: float(np.mean(lengths)),
+           EPISODES: len(returns)}
     if score_reference is not None:
         out[SCORE] = float(normalized_score(out[RETURN], *score_reference))
     return out
@@ -67,11 +69,8 @@ def score_reference_of(config) -> tuple[float, float] | None:
 def budget_stats(results: list, budget: int, score_reference: tuple[float, float] | None) -> dict[str, float]:
     """Mean success, return and length of one budget's episodes (and their normalized score where scored)."""
     mine = [r for r in results if r.budget == budget]
-    out = {SUCCESS: float(np.mean([r.success for r in mine])), RETURN: float(np.mean([r.episode_return for r in mine])),
-           EPISODE_LEN: float(np.mean([r.length for r in mine])), EPISODES: len(mine)}
-    if score_reference is not None:
-        out[SCORE] = float(normalized_score(out[RETURN], *score_reference))
-    return out
+    return episode_means([r.success for r in mine], [r.episode_return for r in mine], [r.length for r in mine],
+                         score_reference)
 
 
 def run_budget_evaluation(
@@ -107,12 +106,7 @@ def run_budget_evaluation_sequential(
 
 def _with_best(results: dict[str, Any], budgets: list[int]) -> tuple[dict[str, Any], int]:
     """The best budget by the headline statistic (the normalized score where there is one, else success)."""
-    stat = headline_stat(results[budget_key(budgets[0])])
-    best = max(budgets, key=lambda s: results[budget_key(s)][stat])
-    results[BEST_BUDGET] = best
-    results[BEST_SUCCESS] = results[budget_key(best)][SUCCESS]
-    if stat == SCORE:
-        results[BEST_SCORE] = results[budget_key(best)][SCORE]
+    results.update(best_budget_values(lambda b, stat: results[budget_key(b)][stat], budgets))
     env_steps = round(sum(results[budget_key(b)][EPISODE_LEN] * results[budget_key(b)][EPISODES] for b in budgets))
     return results, env_steps
 
