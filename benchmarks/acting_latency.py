@@ -31,7 +31,7 @@ import common  # noqa: E402
 BUDGETS = (0, 1, 3)
 # The authors' JAX code (fp32), ms per action at L = 0 / 1 / 3, measured on the same CPU type.
 JAX_REFERENCE_MS = {"paper": (1.89, 3.48, 5.17), "cpu": (0.20, 0.39, 0.58)}
-PATHS = ("eager", "fused", "compiled")
+PATHS = ("eager", "fused", "compiled", "auto")  # auto: the default (vgf_ray.core.auto_acting)
 
 
 def make_module(overrides: dict, bf16: bool, acting: str):

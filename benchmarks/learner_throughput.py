@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3, help="measurements per loop (median and spread)")
     parser.add_argument("--no-rllib", action="store_true", help="only the bare PyTorch loop")
-    parser.add_argument("--target-transport", nargs="+", default=["eager", "fused", "compiled"],
+    parser.add_argument("--target-transport", nargs="+", default=["eager", "fused", "compiled", "auto"],
                         choices=["auto", "eager", "fused", "compiled"],
                         help="TD-target transport paths to measure (training.target_transport); eager is the baseline")
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])

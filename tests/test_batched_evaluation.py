@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from vgf_ray.envs import VGFEnv
-from vgf_ray.rllib.batched_evaluation import plan_rows, play_round, rows_of_runner
+from vgf_ray.rllib.batched_evaluation import padded_rows, plan_rows, play_round, rows_of_runner
 
 ENV_CONFIG = {"ogbench": "pointmaze-medium-navigate", "env_kwargs": {"max_episode_steps": 12}}
 
@@ -65,6 +65,19 @@ def test_one_module_call_per_env_step_with_each_rows_budget():
     assert module.calls[0] == [0, 2, 3, 0, 2, 3]  # every row of the round in the first call
     assert len(module.calls) == max(r.length for r in results)  # one call per step of the longest episode
     assert all(len(call) <= 6 for call in module.calls)
+
+
+def test_live_rows_are_padded_to_a_few_batch_shapes():
+    """As episodes end, the batch is padded (with a live row, whose extra actions are dropped) to a power of two
+    or the chunk's size, so a compiled acting graph is built for a few shapes, not for every count."""
+    assert [padded_rows(n, 80) for n in (1, 2, 3, 5, 9, 33, 64, 65, 80)] == [1, 2, 4, 8, 16, 64, 64, 80, 80]
+    module = RecordingModule()
+    env_config = {**ENV_CONFIG, "env_kwargs": {"max_episode_steps": 40}}
+    group = FakeGroup([SimpleNamespace(module=module, worker_index=0,
+                                       config=SimpleNamespace(env=VGFEnv, env_config=env_config))])
+    results = play_round(group, [0, 1, 2], 5, 0.1, seed=0)
+    assert {len(call) for call in module.calls} <= {1, 2, 4, 8, 15}
+    assert len(module.calls) == max(r.length for r in results)
 
 
 def test_rows_split_over_runners_by_whole_episodes():

@@ -29,7 +29,7 @@ OBS, ACT = 7, 3
 def make_nets(seed: int = 0, **overrides) -> VGFNetworks:
     torch.manual_seed(seed)
     hp = VGFHyperParams(**{"hidden_dims": (32, 32), "actor_hidden_dims": (32, 32), "num_particles": 6,
-                           "bc_flow_steps": 4, **overrides})
+                           "bc_flow_steps": 4, "acting": "fused", **overrides})
     nets = VGFNetworks(OBS, ACT, hp)
     with torch.no_grad():  # move off the zero-bias init so every term of the closed forms matters
         for p in nets.parameters():

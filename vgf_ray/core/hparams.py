@@ -17,11 +17,15 @@ SELECTIONS = ("max", "softmax", "random")
 STEP_RULES = ("adam", "euler")
 VARIANTS = ("vgf", "avgf")
 # How acting computes: "fused" (closed-form gradients, no autograd; vgf_ray.core.fused_acting), "compiled" (the
-# fused function under torch.compile, falling back to "fused"), "eager" (autograd; the reference).
-ACTING_PATHS = ("fused", "compiled", "eager")
-# The TD target's transport takes the same paths, or "auto": "fused" on a GPU and in fp32 on a CPU with oneDNN,
-# "eager" in bf16 on a CPU (vgf_ray.core.vgf.auto_target_transport).
-TARGET_TRANSPORT_PATHS = ("auto", *ACTING_PATHS)
+# fused function under torch.compile, falling back to "fused"), "eager" (autograd; the reference), "auto" (fused,
+# then compiled per call signature where compiling pays for itself in the process: vgf_ray.core.auto_acting).
+AUTO_PATH = "auto"
+FIXED_PATHS = ("fused", "compiled", "eager")
+ACTING_PATHS = (AUTO_PATH, *FIXED_PATHS)
+# The TD target's transport takes the fixed paths, or "auto": "fused" on a GPU and in fp32 on a CPU with oneDNN,
+# "eager" in bf16 on a CPU (vgf_ray.core.vgf.auto_target_transport). Decided from the device, not from timings,
+# so a run's training numbers repeat and resume exactly.
+TARGET_TRANSPORT_PATHS = (AUTO_PATH, *FIXED_PATHS)
 BF16_AUTO = "auto"
 
 
@@ -80,7 +84,7 @@ class VGFHyperParams:
     # Acting's dtype, if not bf16's: one observation's matmuls at 2x256 widths are no faster in bf16 on a CPU, and
     # the casts cost more, while the learner's batch gains from bf16.
     acting_bf16: bool | None = None
-    acting: str = "fused"  # see ACTING_PATHS
+    acting: str = AUTO_PATH  # see ACTING_PATHS
     # The same choice for the TD target's transport (fused particles, then the target critic's Q); see
     # TARGET_TRANSPORT_PATHS.
     target_transport: str = "auto"

@@ -11,9 +11,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from vgf_ray.core.auto_acting import AutoActor
 from vgf_ray.core.flow_bc import FlowBehaviorModel
 from vgf_ray.core.fused_acting import ACTING_COMPILE_OPTIONS, FusedActor
-from vgf_ray.core.hparams import VGFHyperParams
+from vgf_ray.core.hparams import AUTO_PATH, VGFHyperParams
 from vgf_ray.core.networks import MLP, EnsembleMLP
 from vgf_ray.core.transport import (
     TransportBudget,
@@ -80,7 +81,7 @@ class VGFNetworks(nn.Module):
             clip_high=action_high,
             clip_global_norm=1.0 if hp.variant == "avgf" else None,
         )
-        self._fused_actor: FusedActor | None = None  # built on first fused act; not a module, not in state
+        self._fused_actor: FusedActor | AutoActor | None = None  # built on first fused act; not a module, not in state
         self._target_transporter: FusedActor | None = None  # the same for the TD target (its own compiled graph)
 
     def set_budget_values(self, train_vgf_steps: int | None = None, vgf_lr: float | None = None,
@@ -172,7 +173,7 @@ class VGFNetworks(nn.Module):
             return batch["rewards"]
         next_obs, budget = batch["next_observations"], TransportBudget(hp.train_vgf_steps, hp.vgf_lr)
         path = hp.target_transport
-        if path == "auto":
+        if path == AUTO_PATH:
             path = auto_target_transport(next_obs.device, hp.bf16_on(next_obs.device))
         if path != "eager" and self.grad_net is None:
             self._target_transporter = _fused_for(self._target_transporter, path)
@@ -215,10 +216,13 @@ class VGFNetworks(nn.Module):
             target.lerp_(online, tau)
 
 
-def _fused_for(current: FusedActor | None, path: str, compile_options: dict | None = None) -> FusedActor:
-    """The fused (or compiled) transport for an ``ACTING_PATHS`` value, kept while the value stays the same."""
+def _fused_for(current: FusedActor | AutoActor | None, path: str, compile_options: dict | None = None
+               ) -> FusedActor | AutoActor:
+    """The fused, compiled or auto-choosing transport for an ``ACTING_PATHS`` value, kept while the value stays."""
+    if path == AUTO_PATH:
+        return current if isinstance(current, AutoActor) else AutoActor(compile_options)
     compile = path == "compiled"
-    if current is not None and current.requested_compile == compile:
+    if isinstance(current, FusedActor) and current.requested_compile == compile:
         return current
     return FusedActor(compile, compile_options)
 

@@ -101,6 +101,13 @@ def seeded_reset(env, seed: int):
         np.random.set_state(state)
 
 
+def padded_rows(live: int, rows: int) -> int:
+    """The batch a step acts for: the live rows padded to the next power of two (at most ``rows``), so that as
+    episodes end the module sees a handful of batch shapes, not one per count, and a compiled acting graph
+    (``acting: auto`` or ``compiled``) is built a few times per round, not at every episode's end."""
+    return min(rows, 1 << max(live - 1, 0).bit_length())
+
+
 def play_chunk(module, envs: list, rows: list[EvalRow], step_size: float,
                timings: dict[str, float] | None = None) -> list[EpisodeResult]:
     """One episode per row, all rows stepping together until the last one ends."""
@@ -112,7 +119,9 @@ def play_chunk(module, envs: list, rows: list[EvalRow], step_size: float,
     live, success = list(range(len(rows))), [0.0] * len(rows)
     while live:
         tic = time.perf_counter()
-        actions = greedy_actions(module, np.stack([obs[i] for i in live]), [rows[i].budget for i in live], step_size)
+        padded = live + live[-1:] * (padded_rows(len(live), len(rows)) - len(live))
+        actions = greedy_actions(module, np.stack([obs[i] for i in padded]), [rows[i].budget for i in padded],
+                                 step_size)[:len(live)]
         toc = time.perf_counter()
         clock["acting_s"] += toc - tic
         still = []
