@@ -107,6 +107,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from vgf_ray.errors import InputError
+
+    try:
+        from vgf_ray.serving.app import deployment, serve_until_stopped
+    except ModuleNotFoundError as err:
+        raise InputError(f"serve needs Ray Serve: pip install 'vgf_ray[serve]' ({err})") from None
+
+    app = deployment(args.checkpoint, replicas=args.replicas, max_batch_size=args.max_batch_size,
+                     batch_wait_ms=args.batch_wait_ms, max_request_rows=args.max_request_rows,
+                     gpus_per_replica=args.gpus_per_replica)
+    return serve_until_stopped(app, args.port, args.replicas)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vgf_ray.serving.export import export_acting_function
+
+    meta = export_acting_function(args.checkpoint, args.budget, args.format, args.out, args.step_size)
+    print(f"{args.out}: {args.format}, budget {meta['budget']}, step size {meta['step_size']}, inputs "
+          f"observation {meta['inputs']['observation']} and noise {meta['inputs']['noise']} (standard normal)")
+    return 0
+
+
 def cmd_toy(args: argparse.Namespace) -> int:
     import torch
 
@@ -129,6 +152,31 @@ def cmd_toy(args: argparse.Namespace) -> int:
 def _token_file_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token-file", default=None, help="the cluster's auth token (default: RAY_AUTH_TOKEN, "
                    "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as Ray looks)")
+
+
+def _serving_parsers(sub) -> None:
+    from vgf_ray.serving.app import DEFAULT_BATCH_WAIT_MS, DEFAULT_MAX_BATCH_SIZE, DEFAULT_PORT
+    from vgf_ray.serving.requests import MAX_REQUEST_ROWS
+
+    p = sub.add_parser("serve", help="a Ray Serve endpoint on 127.0.0.1: POST /act with the budget per request")
+    p.add_argument("checkpoint", help="a VGF or baseline checkpoint (what evaluate takes)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
+                   help="requests gathered into one module call (1: no batching)")
+    p.add_argument("--batch-wait-ms", type=float, default=DEFAULT_BATCH_WAIT_MS,
+                   help="how long a batch waits for more requests")
+    p.add_argument("--max-request-rows", type=int, default=MAX_REQUEST_ROWS, help="observations in one request")
+    p.add_argument("--gpus-per-replica", type=float, default=0.0)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="write VGF's acting function at one budget (TorchScript or ONNX)")
+    p.add_argument("checkpoint")
+    p.add_argument("--budget", type=int, required=True, help="transport steps, unrolled into the file")
+    p.add_argument("--step-size", type=float, default=None, help="default: the run's test-time step size")
+    p.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=None, help="transport alpha (default: the trained run's)")
     p.add_argument("--out-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
+
+    _serving_parsers(sub)
 
     p = sub.add_parser("toy", help="the paper's 2-D bandit: train, print rewards per budget, plot particles")
     p.add_argument("--steps", type=int, default=3000)

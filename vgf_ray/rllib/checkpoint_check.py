@@ -38,11 +38,12 @@ def _load_ctor(path: Path) -> dict[str, Any]:
 
 
 def check_checkpoint(path: str | Path, flag: str, config=None, whole_run: bool = True,
-                     trusted_root: str | Path | None = None) -> str:
+                     trusted_root: str | Path | None = None, accept: type | None = None) -> str:
     """The checkpoint's absolute path after checking it; raises ``CheckpointError`` naming the problem.
 
     ``config`` (a ``VGFConfig``): the run that will load it, whose task and networks must match. ``whole_run``:
-    ``--resume`` needs every file, ``--from-checkpoint`` and ``evaluate`` only the module's.
+    ``--resume`` needs every file, ``--from-checkpoint`` and ``evaluate`` only the module's. ``accept``: the
+    algorithm class a checkpoint must be of without ``config`` (VGF; ``serve`` takes the baselines too).
     """
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
@@ -52,12 +53,13 @@ def check_checkpoint(path: str | Path, flag: str, config=None, whole_run: bool =
     from vgf_ray.rllib.algorithm import VGF
     from vgf_ray.rllib.module import VGFTorchRLModule
 
-    expected = VGF if config is None else config.algo_class  # a baseline's run resumes its own algorithm
+    expected = (accept or VGF) if config is None else config.algo_class  # a baseline's run resumes its own
     if (folder / CTOR_ARGS).exists():
         algo_class = _load_ctor(folder / CTOR_ARGS).get("class")
         if not (isinstance(algo_class, type) and issubclass(algo_class, expected)):
             raise CheckpointError(f"{flag} {path}: a checkpoint of {getattr(algo_class, '__name__', algo_class)}, "
                                   f"not of {expected.__name__}")
+        expected = algo_class
     missing = [name for name in (RUN_FILES if whole_run else WEIGHT_FILES) if not (folder / name).exists()]
     if missing:
         raise CheckpointError(f"{flag} {path}: incomplete checkpoint (missing {', '.join(missing)}); it may come "
