@@ -78,7 +78,7 @@ def deployment(checkpoint: str, replicas: int = 1, max_batch_size: int = DEFAULT
     folder = checked_checkpoint(checkpoint)
     options = {"num_cpus": cpus_per_replica, "num_gpus": gpus_per_replica}
     return PolicyServer.options(num_replicas=int(replicas), ray_actor_options=options,
-                                max_ongoing_requests=max(2 * int(max_batch_size), 8)).bind(
+                                max_ongoing_requests=max(2 * int(max_batch_size), 64)).bind(
         str(folder), int(max_batch_size), batch_wait_ms / 1000, int(max_request_rows))
 
 
@@ -97,8 +97,9 @@ def check_port_free(port: int) -> None:
 def start(app, port: int = DEFAULT_PORT) -> str:
     """Start Serve on ``HOST:port`` in the connected Ray and run ``app``; returns the endpoint's URL."""
     check_port_free(port)
-    serve.start(http_options={"host": HOST, "port": port}, proxy_location="HeadOnly")
-    serve.run(app, name=APP_NAME, route_prefix="/")
+    quiet = {"enable_access_log": False, "log_level": "WARNING"}  # a log line per request costs throughput
+    serve.start(http_options={"host": HOST, "port": port}, proxy_location="HeadOnly", logging_config=quiet)
+    serve.run(app, name=APP_NAME, route_prefix="/", logging_config=quiet)
     return f"http://{HOST}:{port}"
 
 
