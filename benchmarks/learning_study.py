@@ -3,7 +3,8 @@
 Every arm is an experiment of the task's CPU config (``tune_configs/ogbench/<task>-cpu.yaml``, or
 ``tune_configs/mujoco/<task>-cpu.yaml`` for a locomotion task such as ``hopper-medium``) with a few keys changed,
 run through ``vgf-ray train``'s own loop (same data, evaluation episodes, metrics). Each (arm, seed) run writes its
-folder under ``--out``; a finished one is reused, so the study can be stopped and continued. Reported:
+folder under ``--out``; a finished one is reused and an interrupted one resumes exactly from its last checkpoint
+(every 2000 steps), so the study can be stopped and continued. Reported:
 success per test-time budget L as mean +- standard error over seeds, each seed's value from ``--episodes`` paired
 episodes (the same initial states at every budget and for every arm), the best L > 0's paired gain over L = 0, and
 three plots: success against L per arm, against gradient steps (VGF per budget, each baseline), and each arm's gain of
@@ -77,6 +78,7 @@ def is_baseline(arm: str) -> bool:
 
 
 RESULTS_JSON = "study.json"
+CHECKPOINT_EVERY = 2  # iterations (of 1000 steps) between checkpoints: an interrupted run resumes from the last
 PLOTS = ("vs_budget", "vs_steps", "gain_vs_steps")  # each as <metric>_<plot>.png
 STEP_TAG, ALPHA_TAG = "test-step", "test-alpha"  # folders of a run's test-time evaluations
 
@@ -89,7 +91,7 @@ def arm_experiment(task: str, arm: str, seed: int, steps: int, transitions: int 
     exp = copy.deepcopy(load_experiment(task_config(task)))
     interval = max(1, steps // 1000 // evaluations)
     size = [] if transitions is None else [f"dataset.num_transitions={transitions}"]
-    for assignment in (f"seed={seed}", f"iterations={steps // 1000}", "checkpoint_every=0", *size,
+    for assignment in (f"seed={seed}", f"iterations={steps // 1000}", f"checkpoint_every={CHECKPOINT_EVERY}", *size,
                        "training.updates_per_iteration=1000",
                        f"training.offline_steps={steps}", f"evaluation.interval={interval}",
                        f"evaluation.episodes={episodes}", f"evaluation.budgets={budgets}",
@@ -108,19 +110,32 @@ def arm_experiment(task: str, arm: str, seed: int, steps: int, transitions: int 
     return exp
 
 
+def run_finished(run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` trained all its iterations (its history that long, its checkpoint saved)."""
+    import yaml
+
+    files = [run_dir / name for name in ("history.json", "experiment.yaml", "checkpoint")]
+    if not all(f.exists() for f in files):
+        return False
+    planned = yaml.safe_load(files[1].read_text())["iterations"]
+    return len(json.loads(files[0].read_text())) >= int(planned)
+
+
 def run_arm(exp: dict) -> list[dict]:
+    """Train one (arm, seed), reuse it when finished, or resume it exactly from its last checkpoint."""
     from vgf_ray.experiment.runner import run_experiment
 
-    done = Path(exp["output_dir"]) / "history.json"
-    if done.exists() and (Path(exp["output_dir"]) / "checkpoint").exists():
-        return json.loads(done.read_text())
-    return run_experiment(exp, progress=True)["history"]
+    run_dir = Path(exp["output_dir"])
+    if run_finished(run_dir):
+        return json.loads((run_dir / "history.json").read_text())
+    saved = run_dir / "checkpoint"
+    resume = str(saved) if (saved / "rllib_checkpoint.json").exists() else None
+    return run_experiment(exp, progress=True, resume=resume)["history"]
 
 
 def finished_seeds(out: Path, arm: str) -> list[int]:
-    """Seeds of ``arm`` whose run under ``out`` finished (history and final checkpoint written)."""
-    runs = (out / arm).glob("seed*")
-    return sorted(int(d.name[4:]) for d in runs if (d / "history.json").exists() and (d / "checkpoint").exists())
+    """Seeds of ``arm`` whose run under ``out`` finished."""
+    return sorted(int(d.name[4:]) for d in (out / arm).glob("seed*") if run_finished(d))
 
 
 def stored_test_settings(run_dir: Path) -> list[tuple[float | None, float | None]]:
