@@ -63,6 +63,24 @@ def test_baseline_trains_and_reports_with_vgfs_metric_names(ray_session, tmp_pat
     run = mlflow.search_runs(experiment_names=["vgf_test"]).iloc[0]
     assert run["status"] == "FINISHED" and run["tags.algorithm"] == algorithm
     assert run["metrics.budget_0.success"] == history[-1][budget_metric(0)]
+    served_like_evaluation(result["checkpoint"], pointmaze_npz, algorithm)
+
+
+def served_like_evaluation(checkpoint: str, npz, algorithm: str) -> None:
+    """The checkpoint served: the module's deterministic action (as evaluation plays it), no transport budget."""
+    from vgf_ray.rllib.batched_evaluation import greedy_actions
+    from vgf_ray.serving.policy import ServedPolicy
+    from vgf_ray.serving.requests import RequestError, answer_batch, parse_act_request
+
+    policy = ServedPolicy(checkpoint)
+    assert policy.spec.algorithm == algorithm.upper() and policy.spec.info()["budget_range"] == [0, 0]
+    obs = np.load(npz)["observations"][:5].astype(np.float32)
+    request = parse_act_request({"observation": obs.tolist()}, policy.spec)
+    [answer] = answer_batch(policy, [request])
+    np.testing.assert_allclose(answer["action"], greedy_actions(policy.module, obs, [0] * 5, 0.0), atol=1e-6)
+    assert answer["q"] is None
+    with pytest.raises(RequestError, match=r"budget must be an integer in \[0, 0\], got 1"):
+        parse_act_request({"observation": obs[0].tolist(), "budget": 1}, policy.spec)
 
 
 def test_baseline_resumes_its_own_checkpoint(ray_session, tmp_path, pointmaze_npz):

@@ -187,3 +187,16 @@ def test_exported_function_runs_without_vgf_ray_and_matches_the_module(checkpoin
 def test_export_refuses_a_budget_out_of_range(checkpoint, tmp_path, capsys):
     assert main(["export", checkpoint, "--budget", "40", "--out", str(tmp_path / "a.pt")]) == 2
     assert "--budget must be in [0, 32], got 40" in capsys.readouterr().err
+
+
+def test_actions_come_back_in_the_envs_own_box():
+    from types import SimpleNamespace
+
+    from vgf_ray.envs import VGFEnv
+    from vgf_ray.serving.acting import to_env_box
+    from vgf_ray.serving.policy import env_spaces
+
+    low, high, obs_space = env_spaces(SimpleNamespace(env=VGFEnv, env_config={"gym_id": "Pendulum-v1"}))
+    assert low.tolist() == [-2.0] and high.tolist() == [2.0] and obs_space["shape"] == [3]
+    unit = torch.tensor([[-1.0], [0.0], [0.5]])
+    assert to_env_box(unit, torch.as_tensor(low), torch.as_tensor(high)).flatten().tolist() == [-2.0, 0.0, 1.0]
