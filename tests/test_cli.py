@@ -232,3 +232,12 @@ def test_internal_errors_keep_their_traceback(tiny_experiment, monkeypatch, caps
     assert main(["train", str(tiny_experiment), "--quiet", "--set", "training.num_particles=0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "num_particles must be an integer >= 1" in err
+
+
+def test_the_parser_imports_no_ray():
+    """Ray reads its auth mode once, at import: ``vgf-ray`` sets token mode first, so parsing must not import it."""
+    import subprocess
+    import sys
+
+    code = "import sys; from vgf_ray.cli import build_parser; build_parser(); assert 'ray' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

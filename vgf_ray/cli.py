@@ -155,8 +155,7 @@ def _token_file_argument(p: argparse.ArgumentParser) -> None:
 
 
 def _serving_parsers(sub) -> None:
-    from vgf_ray.serving.app import DEFAULT_BATCH_WAIT_MS, DEFAULT_MAX_BATCH_SIZE, DEFAULT_PORT
-    from vgf_ray.serving.requests import MAX_REQUEST_ROWS
+    from vgf_ray.serving.defaults import DEFAULT_BATCH_WAIT_MS, DEFAULT_MAX_BATCH_SIZE, DEFAULT_PORT, MAX_REQUEST_ROWS
 
     p = sub.add_parser("serve", help="a Ray Serve endpoint on 127.0.0.1: POST /act with the budget per request")
     p.add_argument("checkpoint", help="a VGF or baseline checkpoint (what evaluate takes)")

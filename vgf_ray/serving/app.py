@@ -13,9 +13,15 @@ from fastapi.responses import JSONResponse
 from ray import serve
 
 from vgf_ray.errors import InputError
+from vgf_ray.serving.defaults import (
+    DEFAULT_BATCH_WAIT_MS,
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_PORT,
+    HOST,
+    MAX_REQUEST_ROWS,
+)
 from vgf_ray.serving.policy import ServedPolicy, checked_checkpoint
 from vgf_ray.serving.requests import (
-    MAX_REQUEST_ROWS,
     ActRequest,
     RequestError,
     answer_batch,
@@ -23,11 +29,7 @@ from vgf_ray.serving.requests import (
     parse_act_request,
 )
 
-HOST = "127.0.0.1"  # the only address the endpoint listens on
 APP_NAME = "vgf_ray"
-DEFAULT_PORT = 8000
-DEFAULT_MAX_BATCH_SIZE = 64
-DEFAULT_BATCH_WAIT_MS = 2.0
 api = FastAPI(title="vgf_ray policy", description="VGF's greedy action with the transport budget per request")
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from vgf_ray.serving.defaults import MAX_REQUEST_ROWS
 from vgf_ray.serving.policy import MAX_STEP_SIZE, PolicySpec, ServedPolicy
 
 ACT_KEYS = ("observation", "budget", "step_size", "seed")
-MAX_REQUEST_ROWS = 1024  # observations in one request (default of --max-request-rows)
 MAX_SEED = 2**63 - 1
 
 
