@@ -32,7 +32,8 @@ class CheckpointError(InputError):
     """A checkpoint that cannot be loaded into this run; the message says why."""
 
 
-def _load_ctor(path: Path) -> dict[str, Any]:
+def load_checkpoint_file(path: Path) -> dict[str, Any]:
+    """One of RLlib's pickled checkpoint files (check the folder first: loading a pickle runs code)."""
     with open(path, "rb") as f:
         return pickle.load(f)
 
@@ -55,7 +56,7 @@ def check_checkpoint(path: str | Path, flag: str, config=None, whole_run: bool =
 
     expected = (accept or VGF) if config is None else config.algo_class  # a baseline's run resumes its own
     if (folder / CTOR_ARGS).exists():
-        algo_class = _load_ctor(folder / CTOR_ARGS).get("class")
+        algo_class = load_checkpoint_file(folder / CTOR_ARGS).get("class")
         if not (isinstance(algo_class, type) and issubclass(algo_class, expected)):
             raise CheckpointError(f"{flag} {path}: a checkpoint of {getattr(algo_class, '__name__', algo_class)}, "
                                   f"not of {expected.__name__}")
@@ -67,7 +68,7 @@ def check_checkpoint(path: str | Path, flag: str, config=None, whole_run: bool =
     if not issubclass(expected, VGF):
         _warn_if_untrusted(folder, flag, path, trusted_root)
         return str(folder)
-    module = _load_ctor(folder / MODULE_DIR / CTOR_ARGS)
+    module = load_checkpoint_file(folder / MODULE_DIR / CTOR_ARGS)
     if not (isinstance(module.get("class"), type) and issubclass(module["class"], VGFTorchRLModule)):
         raise CheckpointError(f"{flag} {path}: its module is {module.get('class')}, not VGF's")
     if config is not None:
@@ -79,7 +80,7 @@ def check_checkpoint(path: str | Path, flag: str, config=None, whole_run: bool =
                 raise CheckpointError(f"{flag} {path}: its training.{key} is {theirs} but this run's is {ours}; "
                                       "the saved weights do not fit these networks")
         if (folder / CTOR_ARGS).exists():
-            saved_env = _load_ctor(folder / CTOR_ARGS)["ctor_args_and_kwargs"][0][0].get("env_config") or {}
+            saved_env = load_checkpoint_file(folder / CTOR_ARGS)["ctor_args_and_kwargs"][0][0].get("env_config") or {}
             for key in TASK_KEYS:
                 theirs, ours = saved_env.get(key), (config.env_config or {}).get(key)
                 if theirs != ours:

@@ -6,7 +6,6 @@ run is built once for its spaces, so observations are taken and actions returned
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,13 +104,13 @@ def load_module(checkpoint: str | Path) -> tuple[Any, Any, dict]:
     raises ``CheckpointError`` with the same one-line message."""
     from ray.rllib.core.rl_module.rl_module import RLModule
 
-    from vgf_ray.rllib.checkpoint_check import CTOR_ARGS, MODULE_DIR
+    from vgf_ray.rllib.checkpoint_check import CTOR_ARGS, MODULE_DIR, load_checkpoint_file
 
     folder = checked_checkpoint(checkpoint)
-    state = _unpickle(folder / CTOR_ARGS)["ctor_args_and_kwargs"][0][0]
+    state = load_checkpoint_file(folder / CTOR_ARGS)["ctor_args_and_kwargs"][0][0]
     config = state["class"].from_state(state)
-    counters = _unpickle(folder / ALGORITHM_STATE).get("vgf_counters", {}) if (folder / ALGORITHM_STATE).exists() \
-        else {}
+    saved_state = folder / ALGORITHM_STATE
+    counters = load_checkpoint_file(saved_state).get("vgf_counters", {}) if saved_state.exists() else {}
     return RLModule.from_checkpoint(str(folder / MODULE_DIR)), config, counters
 
 
@@ -126,11 +125,6 @@ def checked_checkpoint(checkpoint: str | Path, flag: str = "serve") -> Path:
         raise CheckpointError(f"{flag} {checkpoint}: no {CTOR_ARGS}: the run's settings (its env, its default "
                               "budget) are missing from this checkpoint")
     return folder
-
-
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:  # RLlib's own checkpoint files, checked by check_checkpoint first
-        return pickle.load(f)
 
 
 def _spec(checkpoint, module, config, counters: dict, is_vgf: bool) -> PolicySpec:
