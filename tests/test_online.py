@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import ray
 import torch
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.utils.test_utils import check_train_results_new_api_stack
 
 from vgf_ray.rllib import VGF, VGFConfig
 
@@ -54,6 +56,15 @@ def test_offline_then_online_phases(online_algo):
     third = online_algo.train()
     added = third["online_env_steps_lifetime"] - second["online_env_steps_lifetime"]
     assert third["num_grad_steps_lifetime"] == 10 + added  # utd_ratio 1 once past start_training
+    # RLlib's own layout, offline and online: its checker passes, counters sit where RLlib's learners log theirs.
+    for result in (first, second, third):
+        check_train_results_new_api_stack({**result, "config": online_algo.config.to_dict()})
+        assert result["learners"]["__all_modules__"]["num_grad_steps_lifetime"] == result["num_grad_steps_lifetime"]
+        assert result["num_env_steps_trained_lifetime"] == result["num_grad_steps_lifetime"] * TINY[
+            "train_batch_size_per_learner"]
+    assert first["env_runners"] == {"num_env_steps_sampled_lifetime": 0, "num_episodes_lifetime": 0}
+    assert third["env_runners"]["num_env_steps_sampled_lifetime"] == third["online_env_steps_lifetime"]
+    assert third["env_runners"]["episode_return_mean"] <= 0  # 15-step episodes completed online (reward -1 / 0)
     learner = online_algo.learner_group._learner
     online = learner.buffer.online.state_dict()["data"]
     assert len(online["observations"]) == third["online_env_steps_lifetime"]
@@ -97,15 +108,16 @@ def test_resume_mid_online_restores_replay_and_counters(ray_session, pointmaze_n
         nxt = algo.train()
     finally:
         algo.stop()
-    restored = VGF.from_checkpoint(checkpoint)
+    restored = Algorithm.from_checkpoint(checkpoint)  # RLlib's base class finds VGF in the checkpoint
     try:
+        assert type(restored) is VGF
         assert restored.vgf_counters == saved_counters and restored.phase() == 1
         replay = restored.learner_group._learner.buffer.online.state_dict()
         assert replay["total_added"] == saved_replay["total_added"]
         for key, value in saved_replay["data"].items():
             np.testing.assert_array_equal(replay["data"][key], value)
         got = restored.train()
-        for key in ("num_grad_steps_lifetime", "online_env_steps_lifetime", "phase"):
+        for key in ("num_grad_steps_lifetime", "online_env_steps_lifetime", "phase", "num_env_steps_trained_lifetime"):
             assert got[key] == nxt[key], key
     finally:
         restored.stop()

@@ -62,7 +62,8 @@ def test_trains_and_reports_every_budget(ray_session, pointmaze_npz, data_dir):
     learner = second["learners"]["default_policy"]
     for key in ("critic/loss", "critic/q_mean", "bc/loss"):
         assert np.isfinite(learner[key])
-    assert second["learners"]["num_grad_steps_lifetime"] == 30
+    assert second["learners"]["__all_modules__"]["num_grad_steps_lifetime"] == 30
+    assert second["num_env_steps_trained_lifetime"] == 30 * TINY["train_batch_size_per_learner"]
     # 30 steps must have learned the behavior flow: its loss on a fixed 4096-transition batch falls below 60% of the
     # untrained networks' (measured: 12.0 -> 5.6).
     assert trained < 0.6 * untrained, (untrained, trained)
@@ -71,6 +72,10 @@ def test_trains_and_reports_every_budget(ray_session, pointmaze_npz, data_dir):
         assert stats["episodes"] == 2 and stats["episode_len"] == 20
         assert 0.0 <= stats["success"] <= 1.0 and stats["return"] <= 0.0
     assert "budget_1" not in second["evaluation"]
+    # RLlib's standard block reports the default test budget: L_train = 1 is not evaluated, so the largest below it.
+    standard = second["evaluation"]["env_runners"]
+    assert standard["episode_return_mean"] == second["evaluation"]["budget_0"]["return"]
+    assert (standard["episode_len_mean"], standard["num_episodes"]) == (20, 2)
 
 
 def test_budget_is_settable_at_inference(ray_session, pointmaze_npz, data_dir):
@@ -151,7 +156,10 @@ def test_two_learners_stay_in_sync_with_ddp(ray_session, pointmaze_npz, data_dir
         driver_only.unlink()  # learners reading the file themselves would now fail
         (tmp_path / val.name).unlink()
         result = algo.train()
-        assert result["learners"]["num_grad_steps_lifetime"] == 2 * TINY["updates_per_iteration"]
+        # Both learners took the same 15 gradient steps, each on its own minibatches.
+        counters = result["learners"]["__all_modules__"]
+        assert counters["num_grad_steps_lifetime"] == TINY["updates_per_iteration"]
+        assert counters["num_env_steps_trained_lifetime"] == 2 * 15 * TINY["train_batch_size_per_learner"]
         sums = algo.learner_group.foreach_learner(
             lambda learner: [float(p.detach().sum()) for p in learner.vgf_module.nets.parameters()]
         )
@@ -214,3 +222,44 @@ def test_inference_only_module_drops_the_target_critic_and_acts_like_the_learner
     expected = learner_module.forward_inference(obs)["actions"]
     torch.manual_seed(0)
     torch.testing.assert_close(runner_module.forward_inference(obs)["actions"], expected)
+
+
+def test_tune_selects_and_stops_on_rllibs_evaluation_return(ray_session, pointmaze_npz, data_dir, tmp_path):
+    """An RLlib user's Tune run: VGF itself as the trainable, metric and stop criterion on RLlib's standard
+    evaluation key (the default test budget's return)."""
+    from ray import tune
+
+    metric = "evaluation/env_runners/episode_return_mean"
+    config = tiny_config(pointmaze_npz, data_dir, eval_budgets=[0, 1])
+    # 20-step episodes with reward -1 or 0: every evaluation's return is >= -20, so the first one stops the trial.
+    tuner = tune.Tuner(VGF, param_space=config, tune_config=tune.TuneConfig(metric=metric, mode="max"),
+                       run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0,
+                                                 stop={metric: -20.0, "training_iteration": 4}))
+    result = tuner.fit().get_best_result()
+    assert result.error is None
+    assert result.metrics["training_iteration"] == 1
+    evaluation = result.metrics["evaluation"]
+    assert result.metrics["evaluation"]["env_runners"]["episode_return_mean"] == evaluation["budget_1"]["return"]
+    assert result.metrics["num_env_steps_trained_lifetime"] == 15 * TINY["train_batch_size_per_learner"]
+
+
+def test_result_layout_names_are_rllibs():
+    from ray.rllib.core import ALL_MODULES
+    from ray.rllib.utils import metrics as rllib
+
+    from vgf_ray import metrics
+
+    assert (metrics.ALL_MODULES, metrics.ENV_RUNNERS, metrics.LEARNERS) == (
+        ALL_MODULES, rllib.ENV_RUNNER_RESULTS, rllib.LEARNER_RESULTS)
+    for name in ("NUM_ENV_STEPS_TRAINED", "NUM_ENV_STEPS_TRAINED_LIFETIME", "NUM_MODULE_STEPS_TRAINED",
+                 "NUM_ENV_STEPS_SAMPLED_LIFETIME", "NUM_EPISODES_LIFETIME", "EPISODE_RETURN_MEAN", "EPISODE_LEN_MEAN",
+                 "NUM_EPISODES"):
+        assert getattr(metrics, name) == getattr(rllib, name), name
+
+
+@pytest.mark.parametrize("budgets, train_steps, expected", [([0, 1, 2, 3], 1, 1), ([0, 1, 2, 3], 5, 3),
+                                                             ([0, 2], 1, 0), ([2, 3], 1, 2)])
+def test_default_test_budget_is_the_training_budget_or_the_nearest_below(budgets, train_steps, expected):
+    from vgf_ray.metrics import default_test_budget
+
+    assert default_test_budget(budgets, train_steps) == expected

@@ -56,6 +56,17 @@ SCORE_REFERENCE = "score_reference"  # env_config key: [R_random, R_expert]
 EVAL_STATS = (SUCCESS, RETURN, SCORE)  # per-budget statistics kept in history rows (score only where scored)
 BEST_BUDGET, BEST_SUCCESS, BEST_SCORE = "best_budget", "best_success", "best_score"
 
+# RLlib's own result layout (names as ``ray.rllib.core.ALL_MODULES`` and ``ray.rllib.utils.metrics``; a test checks):
+# a learner's counters go under ``learners/__all_modules__``, and evaluation also fills RLlib's standard
+# ``evaluation/env_runners/...`` block, from the default test budget's statistics (``default_test_budget``).
+ENV_RUNNERS, LEARNERS, ALL_MODULES = "env_runners", "learners", "__all_modules__"
+NUM_GRAD_STEPS = "num_grad_steps"
+NUM_ENV_STEPS_TRAINED, NUM_ENV_STEPS_TRAINED_LIFETIME = "num_env_steps_trained", "num_env_steps_trained_lifetime"
+NUM_MODULE_STEPS_TRAINED = "num_module_steps_trained"
+NUM_ENV_STEPS_SAMPLED_LIFETIME, NUM_EPISODES_LIFETIME = "num_env_steps_sampled_lifetime", "num_episodes_lifetime"
+EPISODE_RETURN_MEAN, EPISODE_LEN_MEAN, NUM_EPISODES = "episode_return_mean", "episode_len_mean", "num_episodes"
+RLLIB_EVALUATION_STATS = {RETURN: EPISODE_RETURN_MEAN, EPISODE_LEN: EPISODE_LEN_MEAN, EPISODES: NUM_EPISODES}
+
 # The transport budget as applied (schedules, PBT): config key -> metric name.
 BUDGET_METRICS = {
     "train_vgf_steps": "budget/train_steps",
@@ -108,10 +119,19 @@ def best_budget_values(value, budgets: list[int]) -> dict:
     return out
 
 
+def default_test_budget(budgets: list[int], train_steps: int) -> int:
+    """The budget RLlib's standard evaluation keys report: the one ``forward_inference`` acts with (the training
+    budget L_train in force), or, where it is not evaluated, the largest evaluated budget below it (else the
+    smallest evaluated)."""
+    below = [b for b in budgets if b <= train_steps]
+    return max(below) if below else min(budgets)
+
+
 def reported_evaluation_metrics(budgets: list[int], scored: bool = False) -> list[str]:
     """Every evaluation metric a run with these budgets reports (what a sweep may select on); ``scored``: the
     env has a score reference, so per-budget and best normalized scores are reported too."""
     stats = EVAL_STATS if scored else (SUCCESS, RETURN)
     names = [evaluation_metric(budget_metric(b, stat)) for b in budgets for stat in stats]
     best = [BEST_SUCCESS, BEST_BUDGET] + ([BEST_SCORE] if scored else [])
-    return names + [evaluation_metric(name) for name in best]
+    standard = [f"{ENV_RUNNERS}/{EPISODE_RETURN_MEAN}", f"{ENV_RUNNERS}/{EPISODE_LEN_MEAN}"]
+    return names + [evaluation_metric(name) for name in best + standard]

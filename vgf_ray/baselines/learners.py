@@ -23,7 +23,7 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.metrics import MODULE_ID
-from vgf_ray.rllib.shared import LazyReplay
+from vgf_ray.rllib.shared import LazyReplay, log_update_round
 
 
 def rllib_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -57,7 +57,7 @@ class InMemoryUpdates(LazyReplay, Learner):
             self._update({MODULE_ID: batch})
             # Target networks (IQL, CQL) and learning-rate schedules step on this counter, once per update.
             self.after_gradient_based_update(timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: start_step + i + 1})
-        self.metrics.log_value("num_grad_steps", num_steps, reduce="sum")
+        log_update_round(self.metrics, num_steps, size)
         return self.metrics.reduce()
 
     @override(Learner)

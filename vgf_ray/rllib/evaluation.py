@@ -1,7 +1,9 @@
 """Evaluation at several test-time transport budgets with RLlib's evaluation EnvRunners.
 
 Reported as ``evaluation/budget_<L>/{success,return,episode_len}`` (and ``score`` where the env has a score
-reference): one trained agent, budgets 0..3 by default. A round plays every (episode, budget) row at once
+reference): one trained agent, budgets 0..3 by default. RLlib's standard ``evaluation/env_runners/{episode_return_mean,
+episode_len_mean,num_episodes}`` report the default test budget (``metrics.default_test_budget``: the training
+budget, as ``forward_inference`` acts; budget 0 for the baselines). A round plays every (episode, budget) row at once
 (``batched_evaluation``); ``run_budget_evaluation_sequential`` is the former one-budget-at-a-time path through
 RLlib's ``sample()``, kept as the benchmarks' baseline.
 """
@@ -20,11 +22,13 @@ from vgf_ray.metrics import (
     EPISODE_LEN,
     EPISODES,
     RETURN,
+    RLLIB_EVALUATION_STATS,
     SCORE,
     SCORE_REFERENCE,
     SUCCESS,
     best_budget_values,
     budget_key,
+    default_test_budget,
 )
 from vgf_ray.rllib.batched_evaluation import play_round
 
@@ -111,8 +115,11 @@ def _with_best(results: dict[str, Any], budgets: list[int]) -> tuple[dict[str, A
     return results, env_steps
 
 
-def _report(algorithm, results: dict[str, Any], budgets: list[int], env_steps: int) -> tuple[dict, int, int]:
-    results[ENV_RUNNER_RESULTS] = {"num_episodes": sum(results[budget_key(b)][EPISODES] for b in budgets)}
+def _report(algorithm, results: dict[str, Any], default_budget: int, env_steps: int) -> tuple[dict, int, int]:
+    """Into the algorithm's evaluation results, with RLlib's standard ``env_runners`` block (episode return,
+    length and count) filled from the default test budget's episodes."""
+    stats = results[budget_key(default_budget)]
+    results[ENV_RUNNER_RESULTS] = {rllib: stats[ours] for ours, rllib in RLLIB_EVALUATION_STATS.items()}
     # Evaluation results reach Algorithm.evaluate() through its metrics logger (RLlib's new stack).
     logger = MetricsLogger()
     logger.log_dict(results, window=1)
@@ -135,7 +142,7 @@ def evaluate_budgets(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], 
     results, env_steps = run_budget_evaluation(eval_env_runner_group, budgets, int(config.evaluation_duration),
                                                step_size, values, score_reference_of(config), config.seed or 0,
                                                config.eval_parallel_episodes)
-    return _report(algorithm, results, budgets, env_steps)
+    return _report(algorithm, results, default_test_budget(budgets, values["train_vgf_steps"]), env_steps)
 
 
 def evaluate_policy(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], int, int]:
@@ -144,4 +151,4 @@ def evaluate_policy(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], i
     config = algorithm.config
     results, env_steps = run_budget_evaluation(eval_env_runner_group, [0], int(config.evaluation_duration), 0.0,
                                                None, score_reference_of(config), config.seed or 0)
-    return _report(algorithm, results, [0], env_steps)
+    return _report(algorithm, results, 0, env_steps)

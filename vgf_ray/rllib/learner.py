@@ -22,7 +22,7 @@ from vgf_ray.core.schedule import LEARNER_KEYS
 from vgf_ray.core.vgf import OPTIMIZER_LR_KEYS, train_step
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.metrics import BUDGET_METRICS, MODULE_ID
-from vgf_ray.rllib.shared import LazyReplay
+from vgf_ray.rllib.shared import LazyReplay, log_update_round
 
 
 class VGFTorchLearner(LazyReplay, TorchLearner):
@@ -123,8 +123,7 @@ class VGFTorchLearner(LazyReplay, TorchLearner):
             self.metrics.log_value((MODULE_ID, key), float(total) / num_steps, window=1)
         for key, total in applied.items():
             self.metrics.log_value((MODULE_ID, BUDGET_METRICS[key]), total / num_steps, window=1)
-        self.metrics.log_value("num_grad_steps", num_steps, reduce="sum")
-        self.metrics.log_value("num_grad_steps_lifetime", num_steps, reduce="lifetime_sum")
+        log_update_round(self.metrics, num_steps, config.train_batch_size_per_learner)
         return self.metrics.reduce()
 
     @override(TorchLearner)

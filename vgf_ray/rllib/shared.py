@@ -7,14 +7,29 @@ from collections.abc import Callable
 from typing import Any
 
 import ray
+import torch
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import LEARNER_RESULTS
+from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.data.spec import DatasetSpec, load_transitions, prepare_dataset
 from vgf_ray.envs import ENV_CHOICE_KEYS
+from vgf_ray.metrics import (
+    ALL_MODULES,
+    ENV_RUNNERS,
+    GRAD_STEPS_LIFETIME,
+    LEARNERS,
+    MODULE_ID,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_ENV_STEPS_TRAINED,
+    NUM_ENV_STEPS_TRAINED_LIFETIME,
+    NUM_EPISODES_LIFETIME,
+    NUM_GRAD_STEPS,
+    NUM_MODULE_STEPS_TRAINED,
+)
 
 COUNTERS_KEY = "vgf_counters"
 
@@ -61,6 +76,11 @@ class OfflineDataAlgorithm(Algorithm):
         self.metrics.aggregate(results, key=LEARNER_RESULTS)
 
     @override(Algorithm)
+    def step(self) -> dict:
+        """RLlib's ``step`` with its standard counters where an offline iteration has none (``with_rllib_counters``)."""
+        return with_rllib_counters(super().step(), int(self.vgf_counters.get("online_env_steps", 0)))
+
+    @override(Algorithm)
     def get_state(self, *args, **kwargs) -> dict[str, Any]:
         state = super().get_state(*args, **kwargs)
         state[COUNTERS_KEY] = dict(self.vgf_counters)
@@ -71,6 +91,30 @@ class OfflineDataAlgorithm(Algorithm):
         super().set_state(state)
         if COUNTERS_KEY in state:
             self.vgf_counters = dict(state[COUNTERS_KEY])
+
+
+def with_rllib_counters(results: dict, env_steps_sampled: int) -> dict:
+    """``results`` with RLlib's standard counters: an ``env_runners`` block even where nothing was sampled (offline
+    iterations: the env steps sampled so far, no episodes), and the transitions trained on so far at the top level,
+    where Tune's console looks for them."""
+    results.setdefault(ENV_RUNNERS, {NUM_ENV_STEPS_SAMPLED_LIFETIME: env_steps_sampled, NUM_EPISODES_LIFETIME: 0})
+    trained = results.get(LEARNERS, {}).get(ALL_MODULES, {}).get(NUM_ENV_STEPS_TRAINED_LIFETIME, 0)
+    results[NUM_ENV_STEPS_TRAINED_LIFETIME] = int(trained)
+    return results
+
+
+def log_update_round(metrics: MetricsLogger, num_steps: int, batch_size: int) -> None:
+    """A learner's counters for one round of ``num_steps`` updates on ``batch_size``-transition minibatches, where
+    RLlib's learners log theirs: ``learners/__all_modules__`` (gradient steps, transitions trained on, summed over
+    learners as RLlib does) and the module's own trained-steps count. Gradient steps are counted on rank 0 only:
+    data-parallel learners take the same steps together."""
+    if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
+        metrics.log_value((ALL_MODULES, NUM_GRAD_STEPS), num_steps, reduce="sum")
+        metrics.log_value((ALL_MODULES, GRAD_STEPS_LIFETIME), num_steps, reduce="lifetime_sum")
+    trained = num_steps * batch_size
+    metrics.log_value((ALL_MODULES, NUM_ENV_STEPS_TRAINED), trained, reduce="sum")
+    metrics.log_value((ALL_MODULES, NUM_ENV_STEPS_TRAINED_LIFETIME), trained, reduce="lifetime_sum")
+    metrics.log_value((MODULE_ID, NUM_MODULE_STEPS_TRAINED), trained, reduce="sum")
 
 
 class LazyReplay:
