@@ -293,3 +293,23 @@ def test_baselines_learn_a_contextual_bandit(tmp_path, pointmaze_npz, algorithm,
         assert np.abs(toward_peak - 0.5).max() < 0.2, actions
     else:  # CQL's actor (lr 1e-4) is slower: at least a fifth of the way in every coordinate and context
         assert toward_peak.min() > 0.1, actions
+
+
+@pytest.mark.parametrize("algorithm", ["iql"])
+def test_baseline_results_pass_rllibs_checker(ray_session, tmp_path, pointmaze_npz, algorithm):
+    """A baseline's train() results are in RLlib's layout too, with the standard evaluation return at budget 0."""
+    from ray.rllib.utils.test_utils import check_train_results_new_api_stack
+
+    from vgf_ray.experiment.build import build_config
+
+    algo = build_config(baseline_experiment(tmp_path, pointmaze_npz, algorithm)).build_algo()
+    try:
+        result = algo.train()
+    finally:
+        algo.stop()
+    check_train_results_new_api_stack({**result, "config": algo.config.to_dict()})
+    assert result["learners"]["__all_modules__"]["num_grad_steps_lifetime"] == 10
+    assert result["num_env_steps_trained_lifetime"] == 10 * 32
+    evaluation = result["evaluation"]
+    assert evaluation["env_runners"]["episode_return_mean"] == evaluation["budget_0"]["return"]
+    assert evaluation["env_runners"]["num_episodes"] == 3

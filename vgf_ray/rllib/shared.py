@@ -11,7 +11,7 @@ import torch
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.utils.annotations import override
-from ray.rllib.utils.metrics import LEARNER_RESULTS
+from ray.rllib.utils.metrics import FAULT_TOLERANCE_STATS, LEARNER_RESULTS
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from vgf_ray.data.replay import OfflineOnlineReplay
@@ -93,11 +93,17 @@ class OfflineDataAlgorithm(Algorithm):
             self.vgf_counters = dict(state[COUNTERS_KEY])
 
 
+# What RLlib reports under FAULT_TOLERANCE_STATS about its EnvRunners.
+FAULT_TOLERANCE_KEYS = ("num_healthy_workers", "num_remote_worker_restarts", "num_env_runners_dropped_lifetime")
+
+
 def with_rllib_counters(results: dict, env_steps_sampled: int) -> dict:
     """``results`` with RLlib's standard counters: an ``env_runners`` block even where nothing was sampled (offline
     iterations: the env steps sampled so far, no episodes), and the transitions trained on so far at the top level,
-    where Tune's console looks for them."""
+    where Tune's console looks for them; the EnvRunners' fault-tolerance counts where there are no EnvRunners."""
     results.setdefault(ENV_RUNNERS, {NUM_ENV_STEPS_SAMPLED_LIFETIME: env_steps_sampled, NUM_EPISODES_LIFETIME: 0})
+    # An offline algorithm without training EnvRunners (the baselines, as RLlib builds them) has none to report.
+    results.setdefault(FAULT_TOLERANCE_STATS, dict.fromkeys(FAULT_TOLERANCE_KEYS, 0))
     trained = results.get(LEARNERS, {}).get(ALL_MODULES, {}).get(NUM_ENV_STEPS_TRAINED_LIFETIME, 0)
     results[NUM_ENV_STEPS_TRAINED_LIFETIME] = int(trained)
     return results
