@@ -138,6 +138,12 @@ class SweepSpec:
             space.setdefault(key, tune_space(spec))
         return space
 
+    def reuse_actors(self) -> bool:
+        """A finished or stopped trial's process runs the next trial (saving its start-up: Ray, torch and RLlib
+        imports, seconds a trial), except under PBT/PB2: there a trial paused mid-run is restarted from another's
+        checkpoint, which Tune's actor reuse hands a function trial only after it has started afresh."""
+        return self.scheduler["type"] not in ("pbt", "pb2")
+
     def build_scheduler(self, iterations: int):
         from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
 

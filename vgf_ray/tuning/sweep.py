@@ -73,7 +73,7 @@ def run_sweep(exp: dict, resume: bool = False) -> dict[str, Any]:
             trainable,
             param_space=spec.param_space(),
             tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
-                                        max_concurrent_trials=spec.max_concurrent_trials, reuse_actors=False,
+                                        max_concurrent_trials=spec.max_concurrent_trials, reuse_actors=spec.reuse_actors(),
                                         scheduler=spec.build_scheduler(horizon), search_alg=spec.build_searcher()),
             run_config=tune.RunConfig(name=sweep_dir.name, storage_path=str(sweep_dir.parent),
                                       stop={"training_iteration": horizon, **spec.stop},
