@@ -249,8 +249,7 @@ def test_result_layout_names_are_rllibs():
 
     from vgf_ray import metrics
 
-    assert (metrics.ALL_MODULES, metrics.ENV_RUNNERS, metrics.LEARNERS) == (
-        ALL_MODULES, rllib.ENV_RUNNER_RESULTS, rllib.LEARNER_RESULTS)
+    assert (metrics.ALL_MODULES, metrics.ENV_RUNNERS) == (ALL_MODULES, rllib.ENV_RUNNER_RESULTS)
     for name in ("NUM_ENV_STEPS_TRAINED", "NUM_ENV_STEPS_TRAINED_LIFETIME", "NUM_MODULE_STEPS_TRAINED",
                  "NUM_ENV_STEPS_SAMPLED_LIFETIME", "NUM_EPISODES_LIFETIME", "EPISODE_RETURN_MEAN", "EPISODE_LEN_MEAN",
                  "NUM_EPISODES"):

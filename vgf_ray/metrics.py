@@ -59,7 +59,7 @@ BEST_BUDGET, BEST_SUCCESS, BEST_SCORE = "best_budget", "best_success", "best_sco
 # RLlib's own result layout (names as ``ray.rllib.core.ALL_MODULES`` and ``ray.rllib.utils.metrics``; a test checks):
 # a learner's counters go under ``learners/__all_modules__``, and evaluation also fills RLlib's standard
 # ``evaluation/env_runners/...`` block, from the default test budget's statistics (``default_test_budget``).
-ENV_RUNNERS, LEARNERS, ALL_MODULES = "env_runners", "learners", "__all_modules__"
+ENV_RUNNERS, ALL_MODULES = "env_runners", "__all_modules__"
 NUM_GRAD_STEPS = "num_grad_steps"
 NUM_ENV_STEPS_TRAINED, NUM_ENV_STEPS_TRAINED_LIFETIME = "num_env_steps_trained", "num_env_steps_trained_lifetime"
 NUM_MODULE_STEPS_TRAINED = "num_module_steps_trained"

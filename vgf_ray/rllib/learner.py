@@ -22,7 +22,7 @@ from vgf_ray.core.schedule import LEARNER_KEYS
 from vgf_ray.core.vgf import OPTIMIZER_LR_KEYS, train_step
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.metrics import BUDGET_METRICS, MODULE_ID
-from vgf_ray.rllib.shared import LazyReplay, log_update_round
+from vgf_ray.rllib.shared import LazyReplay, learner_rank, log_update_round
 
 
 class VGFTorchLearner(LazyReplay, TorchLearner):
@@ -40,8 +40,7 @@ class VGFTorchLearner(LazyReplay, TorchLearner):
     def reseed(self, restarts: int) -> None:
         """The batch-sampling/noise RNG of this rank; a rebuilt learner group (``restarts``) draws a new stream
         per rank, since every learner took one survivor's state."""
-        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-        self.rng.manual_seed(int(self.config.seed or 0) * 1000 + rank + 7919 * restarts)
+        self.rng.manual_seed(int(self.config.seed or 0) * 1000 + learner_rank() + 7919 * restarts)
 
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id: str, config=None) -> None:

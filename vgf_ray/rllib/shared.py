@@ -21,7 +21,6 @@ from vgf_ray.metrics import (
     ALL_MODULES,
     ENV_RUNNERS,
     GRAD_STEPS_LIFETIME,
-    LEARNERS,
     MODULE_ID,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
     NUM_ENV_STEPS_TRAINED,
@@ -104,9 +103,14 @@ def with_rllib_counters(results: dict, env_steps_sampled: int) -> dict:
     results.setdefault(ENV_RUNNERS, {NUM_ENV_STEPS_SAMPLED_LIFETIME: env_steps_sampled, NUM_EPISODES_LIFETIME: 0})
     # An offline algorithm without training EnvRunners (the baselines, as RLlib builds them) has none to report.
     results.setdefault(FAULT_TOLERANCE_STATS, dict.fromkeys(FAULT_TOLERANCE_KEYS, 0))
-    trained = results.get(LEARNERS, {}).get(ALL_MODULES, {}).get(NUM_ENV_STEPS_TRAINED_LIFETIME, 0)
+    trained = results.get(LEARNER_RESULTS, {}).get(ALL_MODULES, {}).get(NUM_ENV_STEPS_TRAINED_LIFETIME, 0)
     results[NUM_ENV_STEPS_TRAINED_LIFETIME] = int(trained)
     return results
+
+
+def learner_rank() -> int:
+    """This learner's rank among data-parallel learners (0 when it is the only one)."""
+    return torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
 
 
 def log_update_round(metrics: MetricsLogger, num_steps: int, batch_size: int) -> None:
@@ -114,7 +118,7 @@ def log_update_round(metrics: MetricsLogger, num_steps: int, batch_size: int) ->
     RLlib's learners log theirs: ``learners/__all_modules__`` (gradient steps, transitions trained on, summed over
     learners as RLlib does) and the module's own trained-steps count. Gradient steps are counted on rank 0 only:
     data-parallel learners take the same steps together."""
-    if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
+    if learner_rank() == 0:
         metrics.log_value((ALL_MODULES, NUM_GRAD_STEPS), num_steps, reduce="sum")
         metrics.log_value((ALL_MODULES, GRAD_STEPS_LIFETIME), num_steps, reduce="lifetime_sum")
     trained = num_steps * batch_size
