@@ -22,14 +22,15 @@ CPU_NETS = dict(hidden_dims=(256, 256), actor_hidden_dims=(256, 256), num_partic
 
 
 def build(dataset_path: str, runners: int, exploration_steps: int = 0, start_training: int = 10**9,
-          acting: str = "fused"):
+          acting: str = "fused", envs_per_runner: int = 1, vectorize_mode: str = "sync"):
     from vgf_ray.rllib import VGFConfig
 
     config = (VGFConfig().environment(env_config={"ogbench": "cube-single-play"})
               .training(**CPU_NETS, dataset={"name": "cube-single-play", "path": dataset_path}, offline_steps=0,
                         online_env_steps=10**9, start_training=start_training, rollout_steps_per_iteration=500,
                         exploration_steps=exploration_steps, acting=acting)
-              .env_runners(num_env_runners=runners, num_cpus_per_env_runner=0.5, rollout_fragment_length=50)
+              .env_runners(num_env_runners=runners, num_cpus_per_env_runner=0.5, rollout_fragment_length=50,
+                           num_envs_per_env_runner=envs_per_runner, gym_env_vectorize_mode=vectorize_mode)
               .evaluation(evaluation_interval=None))
     return config.build_algo()
 
