@@ -17,7 +17,6 @@ from ray.rllib.algorithms.bc import BC, BCConfig
 from ray.rllib.algorithms.cql import CQL, CQLConfig
 from ray.rllib.algorithms.iql import IQL, IQLConfig
 from ray.rllib.utils.annotations import override
-from ray.rllib.utils.checkpoints import Checkpointable
 
 from vgf_ray.data.spec import DatasetSpec
 from vgf_ray.experiment.schema import BASELINE_BUDGETS
@@ -28,6 +27,7 @@ from vgf_ray.metrics import (
     PHASE_DONE,
     PHASE_OFFLINE,
 )
+from vgf_ray.rllib.compat import config_value_error, restore_state_only, set_despite_freeze
 from vgf_ray.rllib.shared import EnvChoiceConfig, OfflineDataAlgorithm, resolve_dataset
 
 DATA_PIPELINES = ("in_memory", "rllib")  # vgf_ray's replay sampling, or RLlib's ray.data offline pipeline
@@ -79,7 +79,7 @@ class BaselineConfigMixin(EnvChoiceConfig):
     def validate(self) -> None:
         super().validate()
         if self.data_pipeline not in DATA_PIPELINES:
-            self._value_error(f"training.data_pipeline={self.data_pipeline!r} is not one of {DATA_PIPELINES}")
+            config_value_error(self, f"training.data_pipeline={self.data_pipeline!r} is not one of {DATA_PIPELINES}")
 
 
 class BaselineAlgorithm(OfflineDataAlgorithm):
@@ -123,7 +123,7 @@ class BaselineAlgorithm(OfflineDataAlgorithm):
     def restore_from_path(self, path, *args, **kwargs) -> None:
         """RLlib's Algorithm version syncs weights to the training EnvRunners afterwards, which an offline
         algorithm does not have (it fails there); the evaluation runners take the weights in ``evaluate()``."""
-        Checkpointable.restore_from_path(self, path, *args, **kwargs)
+        restore_state_only(self, path, *args, **kwargs)
 
 
 
@@ -168,13 +168,13 @@ class BaselineIQLConfig(BaselineConfigMixin, IQLConfig):
         """IQL inherits MARWIL's check that ``beta`` lies in [0, 1] (MARWIL's mixing weight); for IQL it is the
         advantage temperature, which FQL sets to 10 on OGBench manipulation. Only that bound is skipped."""
         if not isinstance(self.beta, int | float) or self.beta < 0:
-            self._value_error(f"training.iql.beta (the advantage temperature) must be >= 0, got {self.beta!r}")
+            config_value_error(self, f"training.iql.beta (the advantage temperature) must be >= 0, got {self.beta!r}")
         beta = self.beta
-        object.__setattr__(self, "beta", min(float(beta), 1.0))
+        set_despite_freeze(self, "beta", min(float(beta), 1.0))
         try:
             super().validate()
         finally:
-            object.__setattr__(self, "beta", beta)
+            set_despite_freeze(self, "beta", beta)
 
 
 class BaselineCQLConfig(BaselineConfigMixin, CQLConfig):

@@ -23,6 +23,7 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.metrics import MODULE_ID
+from vgf_ray.rllib.compat import learner_device, learner_gradient_step
 from vgf_ray.rllib.shared import LazyReplay, log_update_round
 
 
@@ -40,13 +41,13 @@ class InMemoryUpdates(LazyReplay, Learner):
     def build(self) -> None:
         super().build()
         self._buffer: OfflineOnlineReplay | None = None
-        self.rng = torch.Generator(device=self._device)
+        self.rng = torch.Generator(device=learner_device(self))
         self.rng.manual_seed(int(self.config.seed or 0) * 1000 + 13)
 
     @override(LazyReplay)
     def install_offline_data(self, data: dict[str, np.ndarray], reward_scale: float = 1.0) -> int:
         """The replay from transitions the driver sent (remote learners may sit on nodes without the file)."""
-        self._buffer = OfflineOnlineReplay(data, self._device, 1, "iql", 0.0)
+        self._buffer = OfflineOnlineReplay(data, learner_device(self), 1, "iql", 0.0)
         return len(data["observations"])
 
     def run_baseline_updates(self, num_steps: int, start_step: int = 0) -> dict[str, Any]:
@@ -54,7 +55,7 @@ class InMemoryUpdates(LazyReplay, Learner):
         size = self.config.train_batch_size_per_learner
         for i in range(num_steps):
             batch = rllib_batch(self.buffer.sample(size, self.rng))
-            self._update({MODULE_ID: batch})
+            learner_gradient_step(self, {MODULE_ID: batch})
             # Target networks (IQL, CQL) and learning-rate schedules step on this counter, once per update.
             self.after_gradient_based_update(timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: start_step + i + 1})
         log_update_round(self.metrics, num_steps, size)

@@ -22,6 +22,8 @@ from ray.rllib.core.models.configs import MLPEncoderConfig
 from ray.rllib.core.models.torch.encoder import TorchMLPEncoder
 from ray.rllib.utils.annotations import override
 
+from vgf_ray.rllib.compat import catalog_model_config
+
 
 class ConcatMLPEncoder(TorchMLPEncoder):
     """An MLP encoder whose input is ``[obs, action]``, the batch layout RLlib's SAC-family Q forward passes."""
@@ -40,8 +42,8 @@ class ConcatQCatalog(SACCatalog):
         if len(self.observation_space.shape) != 1 or not isinstance(self.action_space, gym.spaces.Box):
             raise ValueError(f"training.<iql|cql>.q_network: mlp needs flat Box observations and Box actions, got "
                              f"{self.observation_space} and {self.action_space}; set it to multi_stream")
-        hiddens = list(self._model_config_dict["fcnet_hiddens"])
-        activation = self._model_config_dict["fcnet_activation"]
+        hiddens = list(catalog_model_config(self)["fcnet_hiddens"])
+        activation = catalog_model_config(self)["fcnet_activation"]
         self.qf_encoder_config = MLPEncoderConfig(
             input_dims=[self.observation_space.shape[0] + self.action_space.shape[0]],
             hidden_layer_dims=hiddens[:-1],

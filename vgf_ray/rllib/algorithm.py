@@ -38,6 +38,7 @@ from vgf_ray.metrics import (
     WEIGHT_SYNC_MB,
     WEIGHT_SYNC_S,
 )
+from vgf_ray.rllib.compat import learner_group_module_spec
 from vgf_ray.rllib.rollouts import AsyncRollouts, Round, node_id, sample_round
 from vgf_ray.rllib.shared import OfflineDataAlgorithm, resolve_dataset
 
@@ -85,7 +86,7 @@ class VGF(OfflineDataAlgorithm):
         if not states:
             raise RuntimeError(f"all {self.config.num_learners} remote learner(s) were lost; continue from the last "
                                "checkpoint with vgf-ray train ... --resume <checkpoint>")
-        spec = group._module_spec  # the spec Algorithm.setup built the group with
+        spec = learner_group_module_spec(group)  # the spec Algorithm.setup built the group with
         group.shutdown()
         self.learner_group = self.config.build_learner_group(rl_module_spec=spec)
         # Each learner takes a private copy: LearnerGroup.set_state hands every learner the same object-store

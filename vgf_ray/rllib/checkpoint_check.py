@@ -14,14 +14,14 @@ from typing import Any
 
 from vgf_ray.errors import InputError
 from vgf_ray.metrics import MODULE_ID
+from vgf_ray.rllib.compat import CTOR_ARGS_FILE, MODULE_STATE_FILE, STATE_FILES, saved_class, saved_ctor_args
 
 RLLIB_CHECKPOINT_JSON = "rllib_checkpoint.json"
-CTOR_ARGS = "class_and_ctor_args.pkl"
+CTOR_ARGS = CTOR_ARGS_FILE
 MODULE_DIR = Path("learner_group") / "learner" / "rl_module" / MODULE_ID
 # Everything --resume restores; weights alone need only the module's files.
-RUN_FILES = (CTOR_ARGS, "algorithm_state.pkl", "learner_group/state.pkl", "learner_group/learner/state.pkl",
-             str(MODULE_DIR / CTOR_ARGS), str(MODULE_DIR / "module_state.pkl"))
-WEIGHT_FILES = (str(MODULE_DIR / CTOR_ARGS), str(MODULE_DIR / "module_state.pkl"))
+WEIGHT_FILES = (str(MODULE_DIR / CTOR_ARGS), str(MODULE_DIR / MODULE_STATE_FILE))
+RUN_FILES = (CTOR_ARGS, *STATE_FILES, *WEIGHT_FILES)
 # Settings that decide the shapes of the saved tensors.
 NETWORK_KEYS = ("hidden_dims", "actor_hidden_dims", "num_critics", "critic_layer_norm", "actor_layer_norm",
                 "variant")
@@ -56,7 +56,7 @@ def check_checkpoint(path: str | Path, flag: str, config=None, whole_run: bool =
 
     expected = (accept or VGF) if config is None else config.algo_class  # a baseline's run resumes its own
     if (folder / CTOR_ARGS).exists():
-        algo_class = load_checkpoint_file(folder / CTOR_ARGS).get("class")
+        algo_class = saved_class(load_checkpoint_file(folder / CTOR_ARGS))
         if not (isinstance(algo_class, type) and issubclass(algo_class, expected)):
             raise CheckpointError(f"{flag} {path}: a checkpoint of {getattr(algo_class, '__name__', algo_class)}, "
                                   f"not of {expected.__name__}")
@@ -69,10 +69,11 @@ def check_checkpoint(path: str | Path, flag: str, config=None, whole_run: bool =
         _warn_if_untrusted(folder, flag, path, trusted_root)
         return str(folder)
     module = load_checkpoint_file(folder / MODULE_DIR / CTOR_ARGS)
-    if not (isinstance(module.get("class"), type) and issubclass(module["class"], VGFTorchRLModule)):
-        raise CheckpointError(f"{flag} {path}: its module is {module.get('class')}, not VGF's")
+    module_class = saved_class(module)
+    if not (isinstance(module_class, type) and issubclass(module_class, VGFTorchRLModule)):
+        raise CheckpointError(f"{flag} {path}: its module is {module_class}, not VGF's")
     if config is not None:
-        saved_hp = module["ctor_args_and_kwargs"][1]["model_config"]["vgf"]
+        saved_hp = saved_ctor_args(module)[1]["model_config"]["vgf"]
         wanted = config.hyperparams().to_dict()
         for key in NETWORK_KEYS:
             theirs, ours = _plain(saved_hp.get(key)), _plain(wanted.get(key))
@@ -80,7 +81,7 @@ def check_checkpoint(path: str | Path, flag: str, config=None, whole_run: bool =
                 raise CheckpointError(f"{flag} {path}: its training.{key} is {theirs} but this run's is {ours}; "
                                       "the saved weights do not fit these networks")
         if (folder / CTOR_ARGS).exists():
-            saved_env = load_checkpoint_file(folder / CTOR_ARGS)["ctor_args_and_kwargs"][0][0].get("env_config") or {}
+            saved_env = saved_ctor_args(load_checkpoint_file(folder / CTOR_ARGS))[0][0].get("env_config") or {}
             for key in TASK_KEYS:
                 theirs, ours = saved_env.get(key), (config.env_config or {}).get(key)
                 if theirs != ours:

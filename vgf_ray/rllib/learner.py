@@ -22,6 +22,7 @@ from vgf_ray.core.schedule import LEARNER_KEYS
 from vgf_ray.core.vgf import OPTIMIZER_LR_KEYS, train_step
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.metrics import BUDGET_METRICS, MODULE_ID
+from vgf_ray.rllib.compat import learner_device, learner_gradient_step, mark_weights_updated, set_optimizer_lr
 from vgf_ray.rllib.shared import LazyReplay, learner_rank, log_update_round
 
 
@@ -34,7 +35,7 @@ class VGFTorchLearner(LazyReplay, TorchLearner):
         self._buffer: OfflineOnlineReplay | None = None  # loaded on first use: evaluation needs no dataset
         self._pending_online_state: dict | None = None  # restored online replay waiting for the offline data
         self._reward_scale = 1.0  # the dataset's reward factor (normalize_rewards), set with the offline data
-        self.rng = torch.Generator(device=self._device)
+        self.rng = torch.Generator(device=learner_device(self))
         self.reseed(0)
 
     def reseed(self, restarts: int) -> None:
@@ -61,8 +62,8 @@ class VGFTorchLearner(LazyReplay, TorchLearner):
         dataset file); a restored online replay is put back into it. Returns the number of offline transitions."""
         config = self.config
         self._reward_scale = float(reward_scale)
-        self._buffer = OfflineOnlineReplay(data, self._device, config.online_buffer_capacity, config.replay_style,
-                                           config.online_fraction)
+        self._buffer = OfflineOnlineReplay(data, learner_device(self), config.online_buffer_capacity,
+                                           config.replay_style, config.online_fraction)
         self._max_abs_reward = float(np.abs(np.asarray(data["rewards"], np.float64)).max(initial=0.0))
         if self._pending_online_state is not None:
             self._buffer.online.load_state_dict(self._pending_online_state)
@@ -87,7 +88,7 @@ class VGFTorchLearner(LazyReplay, TorchLearner):
         """Put scheduled values in force: L_train, step size and alpha in the networks, the optimizers' rates."""
         self.vgf_module.nets.set_budget_values(values["train_vgf_steps"], values["vgf_lr"], values["vgf_alpha"])
         for name, optimizer in self.get_optimizers_for_module(MODULE_ID):
-            self._set_optimizer_lr(optimizer, values[OPTIMIZER_LR_KEYS[name]])
+            set_optimizer_lr(self, optimizer, values[OPTIMIZER_LR_KEYS[name]])
 
     def run_vgf_updates(self, num_steps: int, start_step: int = 0) -> dict[str, Any]:
         """``num_steps`` VGF gradient steps on uniformly sampled minibatches, the first being the run's gradient step
@@ -111,13 +112,13 @@ class VGFTorchLearner(LazyReplay, TorchLearner):
             for key in LEARNER_KEYS:
                 applied[key] += values[key]
             batch = buffer.sample(config.train_batch_size_per_learner, self.rng)
-            metrics = train_step(module.nets, lambda b=batch: self._update({MODULE_ID: b})[0][MODULE_ID]["metrics"],
-                                 config.tau, config.target_update_before_step)
+            step = lambda b=batch: learner_gradient_step(self, {MODULE_ID: b})[0][MODULE_ID]["metrics"]  # noqa: E731
+            metrics = train_step(module.nets, step, config.tau, config.target_update_before_step)
             monitor.observe(metrics, start_step + i + 1)
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value.detach()
         monitor.check()  # one sync per round: a NaN loss or exploding Q stops the run here
-        self._weights_seq_no += 1
+        mark_weights_updated(self)
         for key, total in totals.items():
             self.metrics.log_value((MODULE_ID, key), float(total) / num_steps, window=1)
         for key, total in applied.items():

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+
+from vgf_ray.rllib.compat import sample_env_steps
 
 ASYNC_SAMPLE_TAG = "vgf_sample"
 
@@ -42,8 +43,7 @@ def _sample_and_report(runner, num_timesteps: int) -> tuple[list, dict, str]:
 
 def sample_round(group, wanted: int, timeout_s: float | None, weights_version: int) -> Round:
     """The synchronous round: RLlib's ``synchronous_parallel_sample`` up to ``wanted`` env steps."""
-    episodes = synchronous_parallel_sample(worker_set=group, max_env_steps=wanted, concat=True,
-                                           sample_timeout_s=timeout_s, _uses_new_env_runners=True)
+    episodes = sample_env_steps(group, wanted, timeout_s)
     reports = group.foreach_env_runner(lambda runner: (runner.get_metrics(), node_id()),
                                        local_env_runner=group.num_remote_workers() == 0)
     return Round(list(episodes), [m for m, _ in reports], [n for _, n in reports], weights_version)

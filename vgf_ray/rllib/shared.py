@@ -29,6 +29,7 @@ from vgf_ray.metrics import (
     NUM_GRAD_STEPS,
     NUM_MODULE_STEPS_TRAINED,
 )
+from vgf_ray.rllib.compat import unfrozen
 
 COUNTERS_KEY = "vgf_counters"
 
@@ -150,6 +151,5 @@ def resolve_dataset(config) -> None:
     """Generate or resolve the dataset once on the driver (a concrete path in the config), so learners only read."""
     spec = prepare_dataset(DatasetSpec.from_dict(config.dataset))
     if config.dataset != spec.to_dict():
-        config._is_frozen = False
-        config.dataset = spec.to_dict()
-        config.freeze()
+        with unfrozen(config):
+            config.dataset = spec.to_dict()

@@ -19,7 +19,6 @@ from vgf_ray.serving.acting import greedy_action, to_env_box
 
 MAX_BUDGET = 32  # transport steps a request may ask for: the paper's budgets are 0..3, the toy's up to 20
 MAX_STEP_SIZE = 2.0  # a step of 2 crosses the whole [-1, 1] action box
-ALGORITHM_STATE = "algorithm_state.pkl"
 
 
 @dataclass(frozen=True)
@@ -105,11 +104,12 @@ def load_module(checkpoint: str | Path) -> tuple[Any, Any, dict]:
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     from vgf_ray.rllib.checkpoint_check import CTOR_ARGS, MODULE_DIR, load_checkpoint_file
+    from vgf_ray.rllib.compat import ALGORITHM_STATE_FILE, saved_class, saved_ctor_args
 
     folder = checked_checkpoint(checkpoint)
-    state = load_checkpoint_file(folder / CTOR_ARGS)["ctor_args_and_kwargs"][0][0]
-    config = state["class"].from_state(state)
-    saved_state = folder / ALGORITHM_STATE
+    state = saved_ctor_args(load_checkpoint_file(folder / CTOR_ARGS))[0][0]
+    config = saved_class(state).from_state(state)
+    saved_state = folder / ALGORITHM_STATE_FILE
     counters = load_checkpoint_file(saved_state).get("vgf_counters", {}) if saved_state.exists() else {}
     return RLModule.from_checkpoint(str(folder / MODULE_DIR)), config, counters
 
