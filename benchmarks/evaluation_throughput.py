@@ -3,7 +3,8 @@
 The main job's evaluation (tune_configs/quickstart.yaml: cube-single-play, budgets 0..3, 20 paired episodes each),
 for each ``--eval-runners`` count (0: the local EnvRunner; n > 0: n remote evaluation EnvRunners, episodes split
 between them): the batched round (every (episode, budget) row at once, one module call per env step) against the
-sequential one (RLlib's ``sample()``, one budget after another, one observation per module call). Each path first
+sequential one (RLlib's ``sample()``, one budget after another, one observation per module call), at the default
+rows per runner (``DEFAULT_PARALLEL_ROWS``). Each path first
 plays one full round (compiled acting pays its compiles once per process; a run's later rounds are this steady
 state), then the paths take turns for ``--repeats`` rounds. Prints env steps/s of each (runners, path), each ratio
 to the first count's sequential round (the main job's evaluation before batching), and where the local batched
@@ -42,14 +43,15 @@ def build_algo(eval_runners: int):
 def batched(group, episodes: int, step_size: float) -> tuple[int, float, dict]:
     """(env steps, seconds, time split of the local runner's round: empty with remote runners) of one batched
     round."""
-    from vgf_ray.rllib.batched_evaluation import plan_rows, play_round, play_rows
+    from vgf_ray.rllib.batched_evaluation import DEFAULT_PARALLEL_ROWS, plan_rows, play_round, play_rows
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
     if group.num_remote_env_runners():
         results = play_round(group, BUDGETS, episodes, step_size, 0)
     else:
-        results = play_rows(group.local_env_runner, plan_rows(episodes, BUDGETS, 0), step_size, timings=timings)
+        results = play_rows(group.local_env_runner, plan_rows(episodes, BUDGETS, 0), step_size, DEFAULT_PARALLEL_ROWS,
+                            timings=timings)
     return sum(r.length for r in results), time.perf_counter() - start, timings
 
 

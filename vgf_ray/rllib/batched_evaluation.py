@@ -16,10 +16,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from ray.rllib.core.columns import Columns
 
 from vgf_ray.metrics import SUCCESS
 
 EPISODE_SEED_OFFSET = 10_007  # episode seeds stay clear of the training envs' seeds
+# Rows a runner plays at once unless told otherwise: each row holds an env of its own, and one OGBench
+# manipulation env holds about 200 MB (its MuJoCo model), so a whole round's 80 rows at once would need 16 GB.
+DEFAULT_PARALLEL_ROWS = 16
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,6 @@ def rows_of_runner(rows: list[EvalRow], worker_index: int, num_remote: int) -> l
 
 def greedy_actions(module, obs: np.ndarray, row_steps: list[int], step_size: float) -> np.ndarray:
     """Actions for a batch of observations: VGF at each row's budget, a baseline's deterministic action."""
-    from ray.rllib.core.columns import Columns
-
     device = next(module.parameters()).device
     obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
     with torch.no_grad():
@@ -142,8 +144,10 @@ def play_chunk(module, envs: list, rows: list[EvalRow], step_size: float,
 
 
 def play_round(group, budgets: list[int], num_episodes: int, step_size: float, seed: int,
-               budget_values: dict[str, Any] | None = None, parallel: int | None = None) -> list[EpisodeResult]:
-    """Every (episode, budget) row of a round on the group's runners (the local one where there are none)."""
+               budget_values: dict[str, Any] | None = None,
+               parallel: int | None = DEFAULT_PARALLEL_ROWS) -> list[EpisodeResult]:
+    """Every (episode, budget) row of a round on the group's runners (the local one where there are none),
+    ``parallel`` rows at a time per runner (None: its whole share at once)."""
     rows = plan_rows(num_episodes, budgets, seed)
     num_remote = group.num_remote_env_runners()
 

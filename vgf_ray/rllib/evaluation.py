@@ -30,7 +30,7 @@ from vgf_ray.metrics import (
     budget_key,
     default_test_budget,
 )
-from vgf_ray.rllib.batched_evaluation import play_round
+from vgf_ray.rllib.batched_evaluation import DEFAULT_PARALLEL_ROWS, play_round
 
 
 def _episode_stats(episode) -> tuple[float, float, int]:
@@ -52,6 +52,9 @@ def run_episodes(eval_env_runner_group, num_episodes: int, score_reference=None)
         local_env_runner=num_remote == 0,
     )
     stats = np.array([row for worker in per_worker for row in worker], dtype=np.float64)
+    if len(stats) == 0:
+        raise RuntimeError(f"no evaluation episode came back from {max(1, num_remote)} evaluation EnvRunner(s): each "
+                           "failed or was restarted (its log under Ray's session folder says why)")
     return episode_means(stats[:, 0], stats[:, 1], stats[:, 2], score_reference)
 
 
@@ -80,7 +83,7 @@ def budget_stats(results: list, budget: int, score_reference: tuple[float, float
 def run_budget_evaluation(
     eval_env_runner_group, budgets: list[int], num_episodes: int, step_size: float,
     budget_values: dict[str, Any] | None = None, score_reference: tuple[float, float] | None = None,
-    seed: int = 0, parallel: int | None = None,
+    seed: int = 0, parallel: int | None = DEFAULT_PARALLEL_ROWS,
 ) -> tuple[dict[str, Any], int]:
     """``num_episodes`` paired episodes at each budget, every (episode, budget) row played at once."""
     played = play_round(eval_env_runner_group, budgets, num_episodes, step_size, seed, budget_values, parallel)
