@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from learning_study import arm_experiment  # noqa: E402
 
-from vgf_ray.baselines.build import RECOMMENDED  # noqa: E402
 from vgf_ray.baselines.q_network import Q_NETWORK_CATALOGS  # noqa: E402
+from vgf_ray.experiment.baselines import RECOMMENDED  # noqa: E402
 
 
 def build_learner(task: str, algorithm: str, q_network: str | None, transitions: int, width: list[int]):

@@ -130,7 +130,7 @@ def run_arm(exp: dict) -> list[dict]:
         return json.loads((run_dir / "history.json").read_text())
     saved = run_dir / "checkpoint"
     resume = str(saved) if (saved / "rllib_checkpoint.json").exists() else None
-    return run_experiment(exp, progress=True, resume=resume)["history"]
+    return run_experiment(exp, progress=True, resume=resume).history
 
 
 def finished_seeds(out: Path, arm: str) -> list[int]:

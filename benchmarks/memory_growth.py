@@ -61,7 +61,7 @@ def main() -> None:
     try:
         next_sample = 0
         while True:
-            steps = algo.vgf_counters["online_env_steps"]
+            steps = algo.vgf_counters.online_env_steps
             if steps >= next_sample:
                 row = (steps, rss_mb(os.getpid()), *[rss_mb(pid) for pid in runner_pids])
                 rows.append(row)

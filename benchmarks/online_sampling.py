@@ -37,11 +37,11 @@ def build(dataset_path: str, runners: int, exploration_steps: int = 0, start_tra
 
 def env_steps_per_second(algo, steps: int) -> float:
     algo.train()  # warm-up round
-    before = algo.vgf_counters["online_env_steps"]
+    before = algo.vgf_counters.online_env_steps
     start = time.perf_counter()
-    while algo.vgf_counters["online_env_steps"] - before < steps:
+    while algo.vgf_counters.online_env_steps - before < steps:
         algo.train()
-    return (algo.vgf_counters["online_env_steps"] - before) / (time.perf_counter() - start)
+    return (algo.vgf_counters.online_env_steps - before) / (time.perf_counter() - start)
 
 
 def evaluation_round_seconds(algo, episodes: int) -> float:
@@ -81,8 +81,8 @@ def online_round_shares(path: str, acting: str) -> None:
             start = time.perf_counter()
             algo._collect_online()
             timers["sample"] += time.perf_counter() - start
-            updates = int(algo.vgf_counters["utd_carry"])
-            algo.vgf_counters["utd_carry"] -= updates
+            updates = int(algo.vgf_counters.utd_carry)
+            algo.vgf_counters.utd_carry -= updates
             start = time.perf_counter()
             algo._run_updates(updates)
             timers["learn"] += time.perf_counter() - start

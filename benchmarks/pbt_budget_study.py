@@ -65,7 +65,7 @@ def final_checkpoints(out: Path) -> dict[str, Path]:
             found[name] = out / name / "checkpoint"
     sweep = out / "pbt"
     if sweep.is_dir():
-        from vgf_ray.tuning.sweep import trial_id
+        from vgf_ray.experiment.lineage import trial_id
 
         for trial in sorted(d for d in sweep.iterdir() if (d / "checkpoint" / "rllib_checkpoint.json").exists()):
             found[f"pbt {trial_id(trial.name)}"] = trial / "checkpoint"

@@ -63,7 +63,7 @@ def configuration_page() -> str:
     from vgf_ray.data.spec import DatasetSpec
     from vgf_ray.experiment.schema import DEFAULTS, SECTION_HELP
     from vgf_ray.experiment.types import SECTION_TYPES, TOP_TYPES
-    from vgf_ray.rllib.config import EXTRA_KEYS, HPARAM_KEYS, VGFConfig
+    from vgf_ray.rllib.algorithm import EXTRA_KEYS, HPARAM_KEYS, VGFConfig
 
     out = ["# Configuration reference", "",
            "An experiment file is YAML with the sections below; `--set section.key=value` overrides any entry "

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from vgf_ray.baselines.build import RECOMMENDED, baseline_settings
 from vgf_ray.baselines.offline_format import PARQUET_FILE, ensure_rllib_offline_data
 from vgf_ray.data.spec import DatasetSpec, load_transitions
 from vgf_ray.experiment import ExperimentError
+from vgf_ray.experiment.baselines import RECOMMENDED, baseline_settings
 from vgf_ray.experiment.build import build_config
 from vgf_ray.experiment.history import read_history
 from vgf_ray.experiment.runner import run_experiment
@@ -42,7 +42,7 @@ def baseline_experiment(tmp_path, npz, algorithm: str, **training) -> dict:
 @pytest.mark.parametrize("algorithm", ["bc", "iql", "cql"])
 def test_baseline_trains_and_reports_with_vgfs_metric_names(ray_session, tmp_path, pointmaze_npz, algorithm):
     result = run_experiment(baseline_experiment(tmp_path, pointmaze_npz, algorithm), progress=False)
-    history = result["history"]
+    history = result.history
     assert [row[GRAD_STEPS] for row in history] == [10, 20]  # offline_steps in updates_per_iteration chunks
     for row in history:  # evaluated each iteration under VGF's budget-0 names, success from the episodes
         assert 0.0 <= row[budget_metric(0)] <= 1.0 and row[BEST_SUCCESS] == row[budget_metric(0)]
@@ -63,7 +63,7 @@ def test_baseline_trains_and_reports_with_vgfs_metric_names(ray_session, tmp_pat
     run = mlflow.search_runs(experiment_names=["vgf_test"]).iloc[0]
     assert run["status"] == "FINISHED" and run["tags.algorithm"] == algorithm
     assert run["metrics.budget_0.success"] == history[-1][budget_metric(0)]
-    served_like_evaluation(result["checkpoint"], pointmaze_npz, algorithm)
+    served_like_evaluation(result.checkpoint, pointmaze_npz, algorithm)
 
 
 def served_like_evaluation(checkpoint: str, npz, algorithm: str) -> None:
@@ -88,10 +88,10 @@ def test_baseline_resumes_its_own_checkpoint(ray_session, tmp_path, pointmaze_np
     exp["iterations"] = 1
     first = run_experiment(copy.deepcopy(exp), progress=False)
     exp["iterations"] = 2
-    resumed = run_experiment(exp, progress=False, resume=first["checkpoint"])
-    assert [row[GRAD_STEPS] for row in resumed["history"]] == [10, 20]
+    resumed = run_experiment(exp, progress=False, resume=first.checkpoint)
+    assert [row[GRAD_STEPS] for row in resumed.history] == [10, 20]
     with pytest.raises(ExperimentError, match="--from-checkpoint starts VGF's online fine-tuning"):
-        run_experiment(exp, progress=False, from_checkpoint=first["checkpoint"])
+        run_experiment(exp, progress=False, from_checkpoint=first.checkpoint)
 
 
 def test_bad_algorithm_and_keys_fail_naming_them(tmp_path, pointmaze_npz):
@@ -168,7 +168,7 @@ def test_rllib_offline_pipeline_trains_bc_from_the_cached_parquet(ray_session, t
     exp = baseline_experiment(tmp_path, pointmaze_npz, "bc", data_pipeline="rllib", offline_steps=4,
                               updates_per_iteration=2)
     exp["evaluation"]["interval"] = 2
-    history = run_experiment(exp, progress=False)["history"]
+    history = run_experiment(exp, progress=False).history
     assert [row[GRAD_STEPS] for row in history] == [2, 4]
     assert np.isfinite(history[-1][POLICY_LOSS]) and 0.0 <= history[-1][budget_metric(0)] <= 1.0
 

@@ -77,11 +77,11 @@ def test_evaluate_defaults_to_the_runs_test_time_step_size(ray_session, tiny_exp
     assert main(["train", str(tiny_experiment), "--set", "training.eval_step_size=0.03", "--set", "iterations=1",
                  "--set", "training.online_env_steps=0", "--quiet"]) == 0
     checkpoint = json.loads(capsys.readouterr().out)["checkpoint"]
-    from vgf_ray.rllib import evaluation
+    from vgf_ray.experiment import runner
 
     used = []
-    real = evaluation.run_budget_evaluation
-    monkeypatch.setattr(evaluation, "run_budget_evaluation",
+    real = runner.run_budget_evaluation
+    monkeypatch.setattr(runner, "run_budget_evaluation",
                         lambda group, budgets, episodes, step_size, values, **kw: used.append(step_size) or real(
                             group, budgets, episodes, step_size, values))
     for flags in ([], ["--step-size", "0.01"]):
@@ -216,6 +216,25 @@ def test_resume_continues_an_interrupted_run_exactly(ray_session, tiny_experimen
 def test_resume_rejects_a_folder_that_is_not_a_checkpoint(tiny_experiment, tmp_path, capsys):
     assert main(["train", str(tiny_experiment), "--quiet", "--resume", str(tmp_path)]) == 2
     assert "not an RLlib checkpoint folder" in capsys.readouterr().err
+
+
+class _RaisesWhenUnpickled:
+    def __reduce__(self):
+        return divmod, (1, 0)  # loading this pickle runs code: here, a ZeroDivisionError
+
+
+def test_an_outside_checkpoint_is_flagged_before_any_of_its_pickles_is_read(tmp_path, capsys):
+    import pickle
+
+    from vgf_ray.rllib.checkpoint_check import CTOR_ARGS, RLLIB_CHECKPOINT_JSON, check_checkpoint
+
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / RLLIB_CHECKPOINT_JSON).write_text("{}")
+    (folder / CTOR_ARGS).write_bytes(pickle.dumps(_RaisesWhenUnpickled()))
+    with pytest.raises(ZeroDivisionError):
+        check_checkpoint(folder, "--resume", trusted_root=tmp_path / "runs")
+    assert "checkpoints are pickles and loading one runs code" in capsys.readouterr().err
 
 
 def test_internal_errors_keep_their_traceback(tiny_experiment, monkeypatch, capsys):

@@ -21,8 +21,6 @@ from vgf_ray.data.ogbench_load import load_ogbench_transitions
 from vgf_ray.errors import InputError
 
 KEYS = ("observations", "actions", "terminals", "qpos", "next_observations", "rewards", "masks")
-ARRAY_MUTATIONS = ("drop", "strings", "objects", "complex", "bools", "ints", "scalar", "empty", "extra_dim",
-                   "transpose", "fewer_rows", "nan", "inf", "huge", "wrong_width", "all_terminal", "no_terminal")
 FILE_MUTATIONS = ("none", "truncate", "garbage", "empty_file", "no_val_split", "not_zip_member")
 
 
@@ -33,6 +31,40 @@ def mutate_array(arrays: dict[str, np.ndarray], key: str, how: str, rng: np.rand
         pass
 
 
+DROP = object()  # a mutation's result: delete the key
+
+
+def _nonfinite(a: np.ndarray, how: str, rng: np.random.Generator) -> np.ndarray | None:
+    if not (np.issubdtype(a.dtype, np.floating) and a.size):
+        return None
+    b = a.copy()
+    b.flat[int(rng.integers(0, b.size))] = np.nan if how == "nan" else -np.inf
+    return b
+
+
+# how -> (array, key, rows, rng) -> the replacement (None: the mutation does not apply to this key)
+ARRAY_MUTATORS = {
+    "drop": lambda a, key, n, rng: DROP,
+    "strings": lambda a, key, n, rng: a.astype(str),
+    "objects": lambda a, key, n, rng: np.array([object()] * n, dtype=object),
+    "complex": lambda a, key, n, rng: a.astype(np.complex64),
+    "bools": lambda a, key, n, rng: a.astype(bool),
+    "ints": lambda a, key, n, rng: a.astype(np.int64),
+    "scalar": lambda a, key, n, rng: np.asarray(a.ravel()[0] if a.size else 0.0),
+    "empty": lambda a, key, n, rng: a[:0],
+    "extra_dim": lambda a, key, n, rng: a[..., None],
+    "transpose": lambda a, key, n, rng: a.T.copy() if a.ndim == 2 else None,
+    "fewer_rows": lambda a, key, n, rng: a[: max(n - 1 - int(rng.integers(0, 5)), 0)],
+    "nan": lambda a, key, n, rng: _nonfinite(a, "nan", rng),
+    "inf": lambda a, key, n, rng: _nonfinite(a, "inf", rng),
+    "huge": lambda a, key, n, rng: a * 1e6 if np.issubdtype(a.dtype, np.floating) else None,
+    "wrong_width": lambda a, key, n, rng: np.concatenate([a, a[:, :1]], axis=1) if a.ndim == 2 else None,
+    "all_terminal": lambda a, key, n, rng: np.ones_like(a) if key == "terminals" else None,
+    "no_terminal": lambda a, key, n, rng: np.zeros_like(a) if key == "terminals" else None,
+}
+ARRAY_MUTATIONS = tuple(ARRAY_MUTATORS)
+
+
 def _mutate_array(arrays: dict[str, np.ndarray], key: str, how: str, rng: np.random.Generator) -> None:
     if key == "extra":  # an extra key: must be ignored
         arrays[f"extra_{len(arrays)}"] = rng.normal(size=(700, 3))
@@ -40,41 +72,11 @@ def _mutate_array(arrays: dict[str, np.ndarray], key: str, how: str, rng: np.ran
     if key not in arrays:  # dropped by an earlier mutation
         return
     a = arrays[key]
-    n = len(a) if a.ndim else 1
-    if how == "drop":
+    out = ARRAY_MUTATORS[how](a, key, len(a) if a.ndim else 1, rng)
+    if out is DROP:
         del arrays[key]
-    elif how == "strings":
-        arrays[key] = a.astype(str)
-    elif how == "objects":
-        arrays[key] = np.array([object()] * n, dtype=object)
-    elif how == "complex":
-        arrays[key] = a.astype(np.complex64)
-    elif how == "bools":
-        arrays[key] = a.astype(bool)
-    elif how == "ints":
-        arrays[key] = a.astype(np.int64)
-    elif how == "scalar":
-        arrays[key] = np.asarray(a.ravel()[0] if a.size else 0.0)
-    elif how == "empty":
-        arrays[key] = a[:0]
-    elif how == "extra_dim":
-        arrays[key] = a[..., None]
-    elif how == "transpose" and a.ndim == 2:
-        arrays[key] = a.T.copy()
-    elif how == "fewer_rows":
-        arrays[key] = a[: max(n - 1 - int(rng.integers(0, 5)), 0)]
-    elif how in ("nan", "inf") and np.issubdtype(a.dtype, np.floating) and a.size:
-        b = a.copy()
-        b.flat[int(rng.integers(0, b.size))] = np.nan if how == "nan" else -np.inf
-        arrays[key] = b
-    elif how == "huge" and np.issubdtype(a.dtype, np.floating):
-        arrays[key] = a * 1e6
-    elif how == "wrong_width" and a.ndim == 2:
-        arrays[key] = np.concatenate([a, a[:, :1]], axis=1)
-    elif how == "all_terminal" and key == "terminals":
-        arrays[key] = np.ones_like(a)
-    elif how == "no_terminal" and key == "terminals":
-        arrays[key] = np.zeros_like(a)
+    elif out is not None:
+        arrays[key] = out
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray], how: str, rng: np.random.Generator) -> None:

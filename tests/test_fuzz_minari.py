@@ -48,6 +48,54 @@ def clean_datasets(tmp_path_factory) -> dict[str, Path]:
     return folders
 
 
+def _nonfinite(a, how: str, rng: np.random.Generator):
+    if not (np.issubdtype(np.asarray(a).dtype, np.floating) and np.size(a)):
+        return None
+    out = np.array(a, copy=True)
+    if how == "huge":
+        return out * 1e6
+    out.flat[int(rng.integers(0, out.size))] = np.nan if how == "nan" else np.inf
+    return out
+
+
+def _episode_ends(a, key: str, how: str, n: int, rng: np.random.Generator):
+    """Termination or truncation flags that end an episode in the middle, twice, never, or with a 2."""
+    if key not in ("terminations", "truncations"):
+        return None
+    out = np.array(a, copy=True)
+    if how == "end_in_middle" and n > 2:
+        out[int(rng.integers(0, n - 1))] = True
+    elif how == "end_twice":
+        out[:] = True
+    elif how == "no_end":
+        out[:] = False
+    elif how == "flag_two":
+        out = out.astype(np.int64)
+        out[-1] = 2
+    return out
+
+
+# how -> (array, key, rows, rng) -> the replacement (None: the mutation does not apply to this key)
+LEAF_MUTATORS = {
+    "strings": lambda a, key, n, rng: np.asarray(a).astype("S8"),
+    "complex": lambda a, key, n, rng: np.asarray(a).astype(np.complex64),
+    "ints": lambda a, key, n, rng: np.asarray(a).astype(np.int64),
+    "bools": lambda a, key, n, rng: np.asarray(a).astype(bool),
+    "floats": lambda a, key, n, rng: np.asarray(a).astype(np.float64) + 0.5,
+    "scalar": lambda a, key, n, rng: np.asarray(np.ravel(a)[0] if np.size(a) else 0.0),
+    "empty": lambda a, key, n, rng: np.asarray(a)[:0],
+    "extra_dim": lambda a, key, n, rng: np.asarray(a)[..., None],
+    "fewer_rows": lambda a, key, n, rng: np.asarray(a)[: max(n - 1 - int(rng.integers(0, 3)), 0)],
+    "more_rows": lambda a, key, n, rng: np.concatenate([a, a[-1:]]) if np.ndim(a) else None,
+    "nan": lambda a, key, n, rng: _nonfinite(a, "nan", rng),
+    "inf": lambda a, key, n, rng: _nonfinite(a, "inf", rng),
+    "huge": lambda a, key, n, rng: _nonfinite(a, "huge", rng),
+    "wrong_width": lambda a, key, n, rng: np.concatenate([a, a[:, :1]], axis=1) if np.ndim(a) == 2 else None,
+    **{how: (lambda a, key, n, rng, how=how: _episode_ends(a, key, how, n, rng))
+       for how in ("end_in_middle", "end_twice", "no_end", "flag_two")},
+}
+
+
 def mutate_leaf(group, key: str, how: str, rng: np.random.Generator) -> None:
     """Replace dataset ``key`` of an hdf5 group (observations may be a group of parts: one part is hit)."""
     import h5py
@@ -60,54 +108,28 @@ def mutate_leaf(group, key: str, how: str, rng: np.random.Generator) -> None:
             del group[key]
             return
         return mutate_leaf(group[key], parts[int(rng.integers(len(parts)))], how, rng)
-    a = group[key][()]
-    n = len(a) if np.ndim(a) else 1
-    out = None
     if how == "drop":
         del group[key]
         return
-    elif how == "strings":
-        out = np.asarray(a).astype("S8")
-    elif how == "complex":
-        out = np.asarray(a).astype(np.complex64)
-    elif how == "ints":
-        out = np.asarray(a).astype(np.int64)
-    elif how == "bools":
-        out = np.asarray(a).astype(bool)
-    elif how == "floats":
-        out = np.asarray(a).astype(np.float64) + 0.5
-    elif how == "scalar":
-        out = np.asarray(np.ravel(a)[0] if np.size(a) else 0.0)
-    elif how == "empty":
-        out = np.asarray(a)[:0]
-    elif how == "extra_dim":
-        out = np.asarray(a)[..., None]
-    elif how == "fewer_rows":
-        out = np.asarray(a)[: max(n - 1 - int(rng.integers(0, 3)), 0)]
-    elif how == "more_rows":
-        out = np.concatenate([a, a[-1:]]) if np.ndim(a) else None
-    elif how in ("nan", "inf", "huge") and np.issubdtype(np.asarray(a).dtype, np.floating) and np.size(a):
-        out = np.array(a, copy=True)
-        if how == "huge":
-            out = out * 1e6
-        else:
-            out.flat[int(rng.integers(0, out.size))] = np.nan if how == "nan" else np.inf
-    elif how == "wrong_width" and np.ndim(a) == 2:
-        out = np.concatenate([a, a[:, :1]], axis=1)
-    elif how in ("end_in_middle", "end_twice", "no_end", "flag_two") and key in ("terminations", "truncations"):
-        out = np.array(a, copy=True)
-        if how == "end_in_middle" and n > 2:
-            out[int(rng.integers(0, n - 1))] = True
-        elif how == "end_twice":
-            out[:] = True
-        elif how == "no_end":
-            out[:] = False
-        elif how == "flag_two":
-            out = out.astype(np.int64)
-            out[-1] = 2
+    a = group[key][()]
+    out = LEAF_MUTATORS[how](a, key, len(a) if np.ndim(a) else 1, rng) if how in LEAF_MUTATORS else None
     if out is not None:
         del group[key]
         group.create_dataset(key, data=out)
+
+
+def _damage_metadata(metadata: Path, how: str) -> None:
+    meta = json.loads(metadata.read_text())
+    if how == "metadata_not_json":
+        metadata.write_text(json.dumps(meta)[:40])
+        return
+    if how == "metadata_no_space":
+        meta.pop("observation_space", None)
+    elif how == "metadata_bad_space":
+        meta["observation_space"] = '{"type": "Box", "dtype": "float32", "shape": [3]}'
+    elif how == "metadata_more_episodes":
+        meta["total_episodes"] = int(meta["total_episodes"]) + 2
+    metadata.write_text(json.dumps(meta))
 
 
 def mutate_file(folder: Path, how: str, rng: np.random.Generator) -> None:
@@ -123,17 +145,7 @@ def mutate_file(folder: Path, how: str, rng: np.random.Generator) -> None:
     elif how == "no_metadata":
         metadata.unlink()
     elif how.startswith("metadata"):
-        meta = json.loads(metadata.read_text())
-        if how == "metadata_not_json":
-            metadata.write_text(json.dumps(meta)[:40])
-            return
-        if how == "metadata_no_space":
-            meta.pop("observation_space", None)
-        elif how == "metadata_bad_space":
-            meta["observation_space"] = '{"type": "Box", "dtype": "float32", "shape": [3]}'
-        elif how == "metadata_more_episodes":
-            meta["total_episodes"] = int(meta["total_episodes"]) + 2
-        metadata.write_text(json.dumps(meta))
+        _damage_metadata(metadata, how)
 
 
 def mutate_episodes(main: Path, mutations, episode_mutation: str, rng: np.random.Generator) -> None:

@@ -37,8 +37,8 @@ def history(folder: Path) -> list[dict]:
     return json.loads((folder / "history.json").read_text())
 
 
-def listening_sockets(root_pid: int) -> list[tuple[str, int, str]]:
-    """(address, port, process name) of every listening TCP socket of ``root_pid`` and its descendants."""
+def process_tree(root_pid: int) -> set[int]:
+    """``root_pid`` and every descendant."""
     parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -51,8 +51,13 @@ def listening_sockets(root_pid: int) -> list[tuple[str, int, str]]:
         children = {pid for pid, parent in parents.items() if parent in tree} - tree
         tree |= children
         grew = bool(children)
+    return tree
+
+
+def socket_owners(pids: set[int]) -> dict[str, str]:
+    """Socket inode -> name of the process holding it."""
     owners = {}
-    for pid in tree:
+    for pid in pids:
         for fd in Path(f"/proc/{pid}/fd").glob("*") if Path(f"/proc/{pid}/fd").exists() else []:
             try:
                 target = os.readlink(fd)
@@ -60,6 +65,12 @@ def listening_sockets(root_pid: int) -> list[tuple[str, int, str]]:
                 continue
             if target.startswith("socket:["):
                 owners[target[8:-1]] = Path(f"/proc/{pid}/comm").read_text().strip()
+    return owners
+
+
+def listening_sockets(root_pid: int) -> list[tuple[str, int, str]]:
+    """(address, port, process name) of every listening TCP socket of ``root_pid`` and its descendants."""
+    owners = socket_owners(process_tree(root_pid))
     found = []
     for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
         for line in Path(table).read_text().splitlines()[1:]:

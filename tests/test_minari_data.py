@@ -29,6 +29,19 @@ def test_minari_transitions_and_masks(minari_dataset):
     np.testing.assert_array_equal(data["next_observations"][:29], data["observations"][1:30])
 
 
+def test_minari_dataset_converts_to_rllib_offline_format(minari_dataset, tmp_path, monkeypatch):
+    """A baseline's ``data_pipeline: rllib`` reads a parquet copy, cached against the Minari dataset's identity."""
+    import pyarrow.parquet as pq
+
+    from vgf_ray.baselines.offline_format import PARQUET_FILE, ensure_rllib_offline_data
+
+    monkeypatch.setenv("VGF_RAY_DATA_DIR", str(tmp_path / "ogbench"))
+    spec = {"source": "minari", "name": minari_dataset}
+    folder = ensure_rllib_offline_data(spec, progress=False)
+    assert pq.read_table(folder / PARQUET_FILE).num_rows == 50
+    assert ensure_rllib_offline_data(spec, progress=False) == folder
+
+
 def test_missing_minari_dataset_is_a_clear_error(minari_dataset):
     from vgf_ray.data.minari_load import load_minari_transitions
 

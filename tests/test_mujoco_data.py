@@ -135,7 +135,7 @@ def test_a_policy_file_with_objects_or_missing_layers_is_refused(tmp_path):
 
 
 def test_the_recorded_env_and_reference_scores_fill_a_silent_env_section(minari_root):
-    from vgf_ray.experiment.build import resolve_env
+    from vgf_ray.experiment.environment import resolve_env
     from vgf_ray.metrics import SCORE_REFERENCE
 
     generate(HOPPER_MEDIUM, 300)

@@ -1,6 +1,7 @@
 """Offline-to-online with 2 remote EnvRunners: data arrive with correct masks, weights reach the runners,
 counters and replay survive a checkpoint, and a killed EnvRunner is restarted."""
 
+import copy
 import time
 
 import numpy as np
@@ -103,7 +104,7 @@ def test_resume_mid_online_restores_replay_and_counters(ray_session, pointmaze_n
         for _ in range(3):
             algo.train()
         checkpoint = algo.save_to_path(str(tmp_path / "mid_online"))
-        saved_counters = dict(algo.vgf_counters)
+        saved_counters = copy.deepcopy(algo.vgf_counters)
         saved_replay = algo.learner_group._learner.buffer.online.state_dict()
         nxt = algo.train()
     finally:

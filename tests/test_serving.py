@@ -27,7 +27,8 @@ def checkpoint(ray_session, pointmaze_npz, tmp_path_factory):
            "dataset": {"name": "pointmaze-medium-navigate", "path": str(pointmaze_npz)},
            "training": {"hidden_dims": [32, 32], "actor_hidden_dims": [32, 32], "num_particles": 8,
                         "bc_flow_steps": 3, "updates_per_iteration": 20, "train_batch_size_per_learner": 32,
-                        "offline_steps": 40, "online_env_steps": 0, "train_vgf_steps": 2},
+                        "offline_steps": 40, "online_env_steps": 0, "train_vgf_steps": 2,
+                        "bf16": False},  # fp32 Q everywhere: bf16 rounds away the few-step Q gains compared below
            "evaluation": {"interval": 2, "episodes": 1, "budgets": [0]},
            "mlflow": {"tracking_uri": f"sqlite:///{folder}/mlflow.db", "experiment": "serving"}}
     (folder / "tiny.yaml").write_text(yaml.safe_dump(exp))

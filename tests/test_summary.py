@@ -3,6 +3,7 @@
 import logging
 import warnings
 
+from vgf_ray.experiment.runner import ExperimentResult
 from vgf_ray.experiment.summary import run_summary
 from vgf_ray.quiet import quiet_library_noise
 
@@ -14,7 +15,7 @@ def test_summary_shows_success_per_budget_outputs_and_next_commands(tmp_path):
                {"iteration": 5, "grad_steps": 5000, "online_env_steps": 1000}]
     exp = {"name": "quick", "algorithm": "vgf", "evaluation": {"episodes": 20, "budgets": [0, 1]},
            "mlflow": {"tracking_uri": "sqlite:////x/mlflow.db", "experiment": "vgf_ray"}}
-    text = run_summary(exp, {"history": history, "output_dir": str(tmp_path), "checkpoint": "/c"}, 125.0)
+    text = run_summary(exp, ExperimentResult(history, None, "/c", str(tmp_path), []), 125.0)
     lines = text.splitlines()
     assert lines[0] == "quick (vgf) finished in 2m05s: 5000 gradient steps, 1000 online env steps"
     assert "iteration 4, 20 paired episodes" in lines[1]
@@ -24,7 +25,7 @@ def test_summary_shows_success_per_budget_outputs_and_next_commands(tmp_path):
                for line in lines)
     assert any("vgf-ray evaluate /c --budgets" in line for line in lines)
     assert len(lines) <= 20  # one screen
-    empty = run_summary({**exp, "mlflow": {}}, {"history": [], "output_dir": str(tmp_path), "checkpoint": None}, 1)
+    empty = run_summary({**exp, "mlflow": {}}, ExperimentResult([], None, None, str(tmp_path), []), 1)
     assert "no evaluation ran" in empty and "MLflow" not in empty
 
 

@@ -8,6 +8,7 @@ import os
 import sys
 
 from vgf_ray.cluster_auth import use_token_auth
+from vgf_ray.metrics import DEFAULT_BUDGETS
 
 EXIT_DIVERGED = 3
 
@@ -57,8 +58,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = run_experiment(exp, progress=not args.quiet, from_checkpoint=args.from_checkpoint,
                             resume=args.resume)
     if args.quiet or args.json:  # for scripts: the outputs as JSON
-        print(json.dumps({"output_dir": result["output_dir"], "checkpoint": result["checkpoint"],
-                          "final": result["final"]}, indent=2))
+        print(json.dumps({"output_dir": result.output_dir, "checkpoint": result.checkpoint,
+                          "final": result.final}, indent=2))
     else:
         print(run_summary(exp, result, time.perf_counter() - start))
     return 0
@@ -178,10 +179,8 @@ def _serving_parsers(sub) -> None:
     p.set_defaults(func=cmd_export)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vgf-ray", description=__doc__)
-    sub = parser.add_subparsers(dest="subcommand", required=True)
-
+def _dataset_parser(sub) -> None:
+    """make-dataset."""
     p = sub.add_parser("make-dataset", help="generate a dataset locally: OGBench with the shipped oracles, MuJoCo "
                        "locomotion (Minari format) with the shipped behavior policies")
     p.add_argument("name", help="e.g. cube-single-play, scene-play, puzzle-3x3-play, pointmaze-medium-navigate, "
@@ -196,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="MuJoCo: replace an existing Minari dataset of that id")
     p.set_defaults(func=cmd_make_dataset)
 
+
+def _training_parsers(sub) -> None:
+    """train, tune and submit: the commands that run experiments."""
     p = sub.add_parser("train", help="train from a YAML experiment (see tune_configs/)")
     p.add_argument("config")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. training.num_particles=5")
@@ -235,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     _token_file_argument(p)
     p.set_defaults(func=cmd_submit)
 
+
+def _result_parsers(sub) -> None:
+    """report, evaluate and toy: the commands that read or show results."""
     p = sub.add_parser("report", help="one HTML page for a run or sweep folder (curves, budgets, trials, schedules)")
     p.add_argument("folder")
     p.add_argument("--out", default=None, help="default: FOLDER/report.html")
@@ -242,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint at several test-time budgets")
     p.add_argument("checkpoint")
-    p.add_argument("--budgets", type=int, nargs="+", default=[0, 1, 2, 3])
+    p.add_argument("--budgets", type=int, nargs="+", default=list(DEFAULT_BUDGETS))
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--step-size", type=float, default=None,
                    help="transport step size (default: the run's eval_step_size, else its vgf_lr)")
@@ -250,14 +255,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
 
-    _serving_parsers(sub)
-
     p = sub.add_parser("toy", help="the paper's 2-D bandit: train, print rewards per budget, plot particles")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--budgets", type=int, nargs="+", default=[0, 5, 20])
     p.add_argument("--out", default="toy_particles.png")
     p.set_defaults(func=cmd_toy)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vgf-ray", description=__doc__)
+    sub = parser.add_subparsers(dest="subcommand", required=True)
+    _dataset_parser(sub)
+    _training_parsers(sub)
+    _result_parsers(sub)
+    _serving_parsers(sub)
     return parser
 
 
@@ -268,8 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_library_noise()
     args = build_parser().parse_args(argv)
     from vgf_ray.core.divergence import DivergenceError
-    from vgf_ray.errors import InputError
-    from vgf_ray.experiment.interrupt import RunInterrupted
+    from vgf_ray.errors import InputError, RunInterrupted
 
     try:
         use_token_auth(getattr(args, "token_file", None))  # before anything imports Ray, which reads the mode once

@@ -9,8 +9,10 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+import ogbench  # noqa: F401  (registers the OGBench envs with gymnasium)
 
 from vgf_ray.data.action_box import unit_box_env
+from vgf_ray.data.ogbench_names import parse_ogbench_name
 from vgf_ray.errors import ConfigError
 from vgf_ray.metrics import SCORE_REFERENCE
 
@@ -34,10 +36,6 @@ class VGFEnv(gymnasium.Wrapper):
             raise ConfigError(f"env_config names two environments (ogbench {config['ogbench']!r} and gym_id "
                               f"{config['gym_id']!r}); keep one")
         if "ogbench" in config:
-            import ogbench  # noqa: F401  (registers the envs)
-
-            from vgf_ray.data.ogbench_names import parse_ogbench_name
-
             timing = config.get("success_timing", "post")
             if timing not in SUCCESS_TIMINGS:
                 raise ConfigError(f"env_config.success_timing={timing!r} is not one of {SUCCESS_TIMINGS}")

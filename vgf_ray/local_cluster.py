@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+from ray.cluster_utils import Cluster
+
 
 def default_ray_temp_dir() -> str:
     """Where Ray keeps the address file of the cluster it started last: ``$RAY_TMPDIR``, else ``$TMPDIR`` (Linux),
@@ -17,7 +19,5 @@ def start_local_cluster(head_node_args: dict):
 
     The Cluster writes its address file into Ray's default temp folder even when given its own ``temp_dir``, and
     only an earlier Ray run creates that folder: on a fresh machine it would fail with ``FileNotFoundError``."""
-    from ray.cluster_utils import Cluster
-
     os.makedirs(default_ray_temp_dir(), exist_ok=True)
     return Cluster(initialize_head=True, head_node_args=head_node_args)

@@ -10,6 +10,13 @@ from __future__ import annotations
 # test; not imported here so that this module stays free of Ray's import time).
 MODULE_ID = "default_policy"
 
+# The algorithms an experiment names, and the test-time budgets each is evaluated at by default.
+VGF_ALGORITHM = "vgf"
+BASELINES = ("bc", "iql", "cql")  # RLlib's own, built by vgf_ray.experiment.baselines
+ALGORITHMS = (VGF_ALGORITHM, *BASELINES)
+DEFAULT_BUDGETS = (0, 1, 2, 3)  # one trained VGF agent, evaluated at transport steps L = 0..3
+BASELINE_BUDGETS = (0,)  # a baseline has no transport: its one evaluation is filed under budget 0
+
 # Phases of a run (spec 2.8) and the result key that reports them.
 PHASE = "phase"
 PHASE_OFFLINE, PHASE_ONLINE, PHASE_DONE = 0, 1, 2

@@ -9,13 +9,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from vgf_ray.experiment.schema import VGF_ALGORITHM  # noqa: E402
 from vgf_ray.metrics import (  # noqa: E402
+    BEST_SUCCESS,
     GRAD_STEPS,
     RETURN,
     SCORE,
     STEP,
     SUCCESS,
+    VGF_ALGORITHM,  # noqa: E402
     budget_key,
     budget_metric,
     headline_stat,
@@ -85,8 +86,6 @@ def plot_budget_curve(results: dict, budgets: list[int], path: str | Path, step_
 
 def plot_trial_curves(histories: dict[str, list[dict]], path: str | Path) -> None:
     """Best success over the test-time budgets against steps, one line per sweep trial."""
-    from vgf_ray.metrics import BEST_SUCCESS
-
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, history in histories.items():
         points = [(row.get(STEP, row[GRAD_STEPS]), row[BEST_SUCCESS]) for row in history if BEST_SUCCESS in row]

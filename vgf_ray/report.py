@@ -16,11 +16,13 @@ from typing import Any
 
 import yaml
 
+from vgf_ray.errors import ExperimentError
 from vgf_ray.experiment.history import HISTORY_JSON, final_evaluation
-from vgf_ray.experiment.lineage import read_lineage
+from vgf_ray.experiment.lineage import read_lineage, trial_id
 from vgf_ray.experiment.runner import EXPERIMENT_YAML
-from vgf_ray.experiment.schema import BASELINE_BUDGETS, VGF_ALGORITHM, ExperimentError, algorithm_of
+from vgf_ray.experiment.schema import algorithm_of
 from vgf_ray.metrics import (
+    BASELINE_BUDGETS,
     BEST_SCORE,
     BEST_SUCCESS,
     BUDGET_PREFIX,
@@ -29,8 +31,10 @@ from vgf_ray.metrics import (
     RETURN,
     SCORE,
     SUCCESS,
+    VGF_ALGORITHM,
     budget_key,
 )
+from vgf_ray.plots import plot_budget_curve, plot_budget_lineages, plot_learning_curves, plot_trial_curves
 
 STAT_COLUMNS = {SUCCESS: "success", RETURN: "return", SCORE: "normalized score"}
 
@@ -70,8 +74,6 @@ def _run_settings(folder: Path, history: list[dict]) -> tuple[list[int], float |
 
 
 def _run_section(folder: Path) -> str:
-    from vgf_ray.plots import plot_budget_curve, plot_learning_curves
-
     history = json.loads((folder / HISTORY_JSON).read_text())
     budgets, step_size, algorithm = _run_settings(folder, history)
     parts = [_png(lambda h, b, p: plot_learning_curves(h, b, p, algorithm=algorithm), history, budgets)]
@@ -85,11 +87,8 @@ def _run_section(folder: Path) -> str:
 
 
 def _sweep_section(folder: Path, trials: list[Path]) -> str:
-    from vgf_ray.plots import plot_budget_lineages, plot_trial_curves
-
     summary_file = folder / "sweep_summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
-    from vgf_ray.tuning.sweep import trial_id
 
     histories = {trial_id(t.name): json.loads((t / HISTORY_JSON).read_text()) for t in trials}
     lineages = {name: read_lineage(t) for name, t in zip(histories, trials)}

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import yaml
+from ray.exceptions import AuthenticationError
 
 from vgf_ray.cluster_auth import authorization_headers, find_token, refused
 from vgf_ray.errors import InputError
@@ -52,7 +53,6 @@ def submit(config: str, address: str, command: str | None = None, overrides: lis
            token_file: str | None = None) -> int:
     """Submit the experiment; with ``follow``, stream its logs and return 0 if it succeeded, else 1."""
     try:
-        from ray.exceptions import AuthenticationError
         from ray.job_submission import JobSubmissionClient
     except ImportError as err:  # pragma: no cover - depends on the installed extras
         raise SubmitError("vgf-ray submit needs the Ray Jobs API client: pip install 'vgf_ray[cluster]'") from err

@@ -18,43 +18,26 @@ from ray.rllib.algorithms.cql import CQL, CQLConfig
 from ray.rllib.algorithms.iql import IQL, IQLConfig
 from ray.rllib.utils.annotations import override
 
-from vgf_ray.data.spec import DatasetSpec
-from vgf_ray.experiment.schema import BASELINE_BUDGETS
+from vgf_ray.baselines import learners
 from vgf_ray.metrics import (
-    GRAD_STEPS_LIFETIME,
-    ONLINE_ENV_STEPS_LIFETIME,
-    PHASE,
-    PHASE_DONE,
+    BASELINE_BUDGETS,
     PHASE_OFFLINE,
 )
 from vgf_ray.rllib.compat import config_value_error, restore_state_only, set_despite_freeze
-from vgf_ray.rllib.shared import EnvChoiceConfig, OfflineDataAlgorithm, resolve_dataset
+from vgf_ray.rllib.evaluation import evaluate_policy
+from vgf_ray.rllib.shared import OfflineDataAlgorithm, OfflineDataConfig
 
 DATA_PIPELINES = ("in_memory", "rllib")  # vgf_ray's replay sampling, or RLlib's ray.data offline pipeline
 
 
-class BaselineConfigMixin(EnvChoiceConfig):
+class BaselineConfigMixin(OfflineDataConfig):
     """The settings a baseline shares with ``VGFConfig``: dataset, step counts, evaluation at budget 0."""
 
     def _init_baseline(self) -> None:
-        from vgf_ray.envs import VGFEnv
-        from vgf_ray.rllib.evaluation import evaluate_policy
-
-        self.dataset: dict[str, Any] = DatasetSpec().to_dict()
-        self.offline_steps: int | None = None
-        self.updates_per_iteration = 1000
+        self.init_offline_data(BASELINE_BUDGETS, evaluate_policy)
         self.data_pipeline = "in_memory"
-        self.eval_budgets: list[int] = list(BASELINE_BUDGETS)
         self.eval_step_size = 0.0  # no transport: the step size only labels plots
-        self.online_env_steps = 0
-        self.train_batch_size_per_learner = 256
-        self.env = VGFEnv
-        self.env_config = {"ogbench": "cube-single-play", "success_timing": "post"}
         self.clip_actions = True  # a Gaussian BC policy's mean may leave the action box
-        self.evaluation_interval = 1
-        self.evaluation_duration = 10
-        self.evaluation_duration_unit = "episodes"
-        self.custom_evaluation_function = evaluate_policy
         # One training_step per train(): SAC-derived CQL otherwise repeats it until 100 env steps are sampled,
         # which an offline run never does.
         self.min_sample_timesteps_per_iteration = 0
@@ -71,8 +54,6 @@ class BaselineConfigMixin(EnvChoiceConfig):
 
     @override(AlgorithmConfig)
     def get_default_learner_class(self):
-        from vgf_ray.baselines import learners
-
         return getattr(learners, self.LEARNER_CLASS)
 
     @override(AlgorithmConfig)
@@ -85,17 +66,6 @@ class BaselineConfigMixin(EnvChoiceConfig):
 class BaselineAlgorithm(OfflineDataAlgorithm):
     """Offline training in ``updates_per_iteration`` chunks up to ``offline_steps``, with VGF's result keys."""
 
-    @override(Algorithm)
-    def setup(self, config) -> None:
-        resolve_dataset(config)
-        self.vgf_counters = {"grad_steps": 0, "online_env_steps": 0}
-        self._learners_have_data = False
-        super().setup(config)
-
-    def phase(self) -> int:
-        steps = self.config.offline_steps
-        return PHASE_OFFLINE if steps is None or self.vgf_counters["grad_steps"] < steps else PHASE_DONE
-
     def budget_values(self) -> dict[str, Any]:
         return {}
 
@@ -104,20 +74,16 @@ class BaselineAlgorithm(OfflineDataAlgorithm):
         config, counters = self.config, self.vgf_counters
         phase = self.phase()
         if phase == PHASE_OFFLINE:
-            steps = config.updates_per_iteration
-            if config.offline_steps is not None:
-                steps = min(steps, config.offline_steps - counters["grad_steps"])
+            steps = self.offline_chunk()
             if config.data_pipeline == "rllib":
                 super().training_step()  # RLlib's own: dataset_num_iters_per_learner updates from ray.data
                 steps = config.dataset_num_iters_per_learner
             else:
                 self._send_dataset_to_learners()
-                start = counters["grad_steps"]
+                start = counters.grad_steps
                 self._learner_round(lambda learner, n=steps, s=start: learner.run_baseline_updates(n, s))
-            counters["grad_steps"] += steps  # evaluation runners take the new weights in RLlib's evaluate()
-        self.metrics.log_value(PHASE, phase, window=1)
-        self.metrics.log_value(GRAD_STEPS_LIFETIME, counters["grad_steps"], window=1)
-        self.metrics.log_value(ONLINE_ENV_STEPS_LIFETIME, 0, window=1)
+            counters.grad_steps += steps  # evaluation runners take the new weights in RLlib's evaluate()
+        self.log_run_counters(phase)
 
     @override(Algorithm)
     def restore_from_path(self, path, *args, **kwargs) -> None:

@@ -24,7 +24,7 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.metrics import MODULE_ID
 from vgf_ray.rllib.compat import learner_device, learner_gradient_step
-from vgf_ray.rllib.shared import LazyReplay, log_update_round
+from vgf_ray.rllib.shared import OfflineDataLearner, log_update_round
 
 
 def rllib_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -34,17 +34,17 @@ def rllib_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             Columns.TERMINATEDS: batch["masks"] == 0}
 
 
-class InMemoryUpdates(LazyReplay, Learner):
+class InMemoryUpdates(OfflineDataLearner, Learner):
     """``run_baseline_updates``: RLlib gradient steps on minibatches of the experiment's offline dataset."""
+
+    rng_stream = 13
 
     @override(Learner)
     def build(self) -> None:
         super().build()
-        self._buffer: OfflineOnlineReplay | None = None
-        self.rng = torch.Generator(device=learner_device(self))
-        self.rng.manual_seed(int(self.config.seed or 0) * 1000 + 13)
+        self.init_sampling()
 
-    @override(LazyReplay)
+    @override(OfflineDataLearner)
     def install_offline_data(self, data: dict[str, np.ndarray], reward_scale: float = 1.0) -> int:
         """The replay from transitions the driver sent (remote learners may sit on nodes without the file)."""
         self._buffer = OfflineOnlineReplay(data, learner_device(self), 1, "iql", 0.0)
@@ -60,18 +60,6 @@ class InMemoryUpdates(LazyReplay, Learner):
             self.after_gradient_based_update(timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: start_step + i + 1})
         log_update_round(self.metrics, num_steps, size)
         return self.metrics.reduce()
-
-    @override(Learner)
-    def get_state(self, *args, **kwargs) -> dict[str, Any]:
-        state = super().get_state(*args, **kwargs)
-        state["baseline_rng_state"] = self.rng.get_state()
-        return state
-
-    @override(Learner)
-    def set_state(self, state: dict[str, Any]) -> None:
-        super().set_state(state)
-        if "baseline_rng_state" in state:
-            self.rng.set_state(state["baseline_rng_state"])
 
 
 class BCLearner(InMemoryUpdates, MARWILTorchLearner):

@@ -16,7 +16,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from vgf_ray.data.minari_load import minari_metadata_file
+from vgf_ray.data.ogbench_generate import default_cache_dir
 from vgf_ray.data.spec import DatasetSpec, load_transitions, prepare_dataset
 
 PARQUET_FILE = "transitions.parquet"
@@ -28,9 +32,7 @@ TERMINATEDS, TRUNCATEDS, EPS_ID = "terminateds", "truncateds", "eps_id"
 
 def _source_file(spec: DatasetSpec) -> Path:
     if spec.source == "minari":
-        from vgf_ray.data.minari_load import minari_dataset_dir
-
-        return minari_dataset_dir(spec.name)
+        return minari_metadata_file(spec.name)
     return Path(spec.path)
 
 
@@ -46,8 +48,6 @@ def cache_folder(spec: DatasetSpec) -> Path:
     """Beside the npz: ``<file>.rllib/<hash of the spec>``; for Minari, under vgf_ray's data cache."""
     key = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
     if spec.source == "minari":
-        from vgf_ray.data.ogbench_generate import default_cache_dir
-
         return default_cache_dir().parent / "rllib_offline" / spec.name.replace("/", "__") / key
     return Path(f"{spec.path}.rllib") / key
 
@@ -55,9 +55,6 @@ def cache_folder(spec: DatasetSpec) -> Path:
 def write_parquet(data: dict[str, np.ndarray], path: Path) -> None:
     """One row per transition; observations as fixed-size float32 lists. Written to a temporary name first, so
     an interrupted conversion never leaves a file the cache would trust."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     def vectors(array: np.ndarray) -> pa.Array:
         array = np.ascontiguousarray(array, dtype=np.float32)
         return pa.FixedSizeListArray.from_arrays(pa.array(array.reshape(-1)), array.shape[1])

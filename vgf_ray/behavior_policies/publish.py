@@ -11,18 +11,15 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-
+from vgf_ray.behavior_policies.returns import LEARNING_STARTS, RUN_FILE, evaluate, random_return, read_curve
 from vgf_ray.data.mujoco_names import MUJOCO_ENVS
 from vgf_ray.data.mujoco_policy import SquashedGaussianActor
 from vgf_ray.data.mujoco_refs import REFS_FILE
+from vgf_ray.plots import plot_behavior_curve
 
 REFERENCE_EPISODES = 100
 REFERENCE_SEED = 1_000_000  # episodes the training-time evaluations never used
 
-
-def read_curve(workdir: Path) -> list[dict]:
-    return [json.loads(line) for line in (workdir / "curve.jsonl").read_text().splitlines() if line.strip()]
 
 
 def pick_levels(curve: list[dict], learning_starts: int) -> tuple[dict, dict]:
@@ -34,27 +31,9 @@ def pick_levels(curve: list[dict], learning_starts: int) -> tuple[dict, dict]:
     return expert, medium
 
 
-def random_return(env_id: str, episodes: int, seed: int) -> dict[str, float]:
-    import gymnasium
-
-    env = gymnasium.make(env_id)
-    env.action_space.seed(seed)
-    returns = []
-    for episode in range(episodes):
-        env.reset(seed=seed + episode)
-        total, done = 0.0, False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            total, done = total + float(reward), terminated or truncated
-        returns.append(total)
-    return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)), "episodes": episodes}
-
 
 def publish(env: str, workdir: Path, out: Path, episodes: int = REFERENCE_EPISODES) -> None:
     """Write ``out`` (expert, medium, replay snapshots, refs, curve and plot) from the training run in ``workdir``."""
-    from vgf_ray.behavior_policies.train import LEARNING_STARTS, RUN_FILE, evaluate
-    from vgf_ray.plots import plot_behavior_curve
-
     env_id = MUJOCO_ENVS[env]
     curve = read_curve(workdir)
     run = json.loads((workdir / RUN_FILE).read_text()) if (workdir / RUN_FILE).exists() else {}

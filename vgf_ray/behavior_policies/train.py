@@ -24,14 +24,16 @@ import shutil
 import time
 from pathlib import Path
 
+import gymnasium
 import numpy as np
+import torch
 
+from vgf_ray.behavior_policies.publish import publish
+from vgf_ray.behavior_policies.returns import CURVE_FILE, LEARNING_STARTS, RUN_FILE, evaluate
 from vgf_ray.data.mujoco_names import MUJOCO_ENVS
 from vgf_ray.data.mujoco_policy import SquashedGaussianActor
 
 PACKAGE_DIR = Path(__file__).parent
-LEARNING_STARTS = 10_000
-RUN_FILE = "run.json"  # the run's settings, checked on resume and read by --publish
 REPLAY_KEYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
 
@@ -43,30 +45,9 @@ def actor_weights(model) -> dict[str, np.ndarray]:
             for name, layer in layers.items() for part in ("weight", "bias")}
 
 
-def evaluate(actor: SquashedGaussianActor, env_id: str, episodes: int, seed: int) -> dict[str, float]:
-    """Mean and std of the return of ``episodes`` stochastic episodes, seeded."""
-    import gymnasium
-
-    env = gymnasium.make(env_id)
-    rng = np.random.default_rng(seed)
-    returns, lengths = [], []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        total, steps, done = 0.0, 0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(actor.act(obs, rng)[0])
-            total, steps, done = total + float(reward), steps + 1, terminated or truncated
-        returns.append(total)
-        lengths.append(steps)
-    env.close()
-    return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
-            "length_mean": float(np.mean(lengths))}
-
 
 def save_checkpoint(model, folder: Path) -> None:
     """Model, optimizers and replay buffer as tensors and arrays, written to a temp folder then swapped in."""
-    import torch
-
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -88,8 +69,6 @@ def save_checkpoint(model, folder: Path) -> None:
 
 def load_checkpoint(model, folder: Path) -> None:
     """Restore what ``save_checkpoint`` wrote (``weights_only`` loading: tensors and plain values only)."""
-    import torch
-
     state = torch.load(folder / "model.pt", weights_only=True, map_location="cpu")
     model.policy.load_state_dict(state["policy"])
     model.actor.optimizer.load_state_dict(state["actor_opt"])
@@ -137,7 +116,7 @@ def record_snapshot(model, workdir: Path, env_id: str, eval_episodes: int, seed:
     actor = SquashedGaussianActor(actor_weights(model))
     actor.save(workdir / "snapshots" / f"step_{step:07d}.npz")
     result = {"step": step, **evaluate(actor, env_id, eval_episodes, seed + 10_000), "time": time.time()}
-    with open(workdir / "curve.jsonl", "a") as out:
+    with open(workdir / CURVE_FILE, "a") as out:
         out.write(json.dumps(result) + "\n")
     save_checkpoint(model, workdir / "checkpoint")
     print(f"{env_id} step {step}: return {result['return_mean']:.1f} +- {result['return_std']:.1f}", flush=True)
@@ -145,7 +124,7 @@ def record_snapshot(model, workdir: Path, env_id: str, eval_episodes: int, seed:
 
 def truncate_curve(workdir: Path, step: int) -> None:
     """Drop curve rows and snapshots after the checkpoint being resumed (they are measured again)."""
-    path = workdir / "curve.jsonl"
+    path = workdir / CURVE_FILE
     if path.exists():
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= step))
@@ -170,8 +149,6 @@ def run_settings(workdir: Path, settings: dict) -> dict:
 
 def train(env: str, steps: int, workdir: Path, every: int, eval_episodes: int, seed: int, device: str,
           learning_starts: int = LEARNING_STARTS) -> None:
-    import gymnasium
-    import torch
     from stable_baselines3 import SAC
 
     torch.set_num_threads(int(os.environ.get("VGF_RAY_TORCH_THREADS", "1")))
@@ -208,7 +185,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     workdir = args.workdir / args.env
     if args.publish:
-        from vgf_ray.behavior_policies.publish import publish
 
         publish(args.env, workdir, PACKAGE_DIR / args.env)
     else:

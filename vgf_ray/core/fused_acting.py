@@ -221,6 +221,21 @@ def critic_value_and_action_grad(pack: WeightPack, obs_proj: torch.Tensor, x: to
     ``obs_proj [E, M, H0]`` is the observation's share of the first layer plus its bias; ``portable`` uses only
     ops an exported function can hold.
     """
+    q, cache = _critic_forward(pack, obs_proj, x)
+    if q_agg == "mean":
+        q_out, idx = q.mean(0), None
+    elif q_agg == "min":
+        q_out, idx = q.min(0)
+    else:
+        raise ValueError(f"unknown ensemble aggregation {q_agg!r}; expected 'min' or 'mean'")
+    if not need_grad:
+        return q_out, None
+    return q_out, _critic_action_grad(pack, q, idx, cache, portable)
+
+
+def _critic_forward(pack: WeightPack, obs_proj: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, list]:
+    """Every member's Q ``[E, M]``, and per hidden layer what its backward needs: ``(pre-norm, (mean, rstd),
+    output)`` (None, None where the layer has no LayerNorm)."""
     members = pack.critic_act.shape[0]
     z = _mm(x.expand(members, -1, -1), pack.critic_act, obs_proj)
     cache = []
@@ -239,21 +254,20 @@ def critic_value_and_action_grad(pack: WeightPack, obs_proj: torch.Tensor, x: to
             z = torch.addcmul(layer.ln_bias, normed, layer.ln_weight)
         h = F.relu(z)
         cache.append((pre_norm, stats, h))
-    q = z.squeeze(-1)  # [E, M]
-    if q_agg == "mean":
-        q_out = q.mean(0)
-    elif q_agg == "min":
-        q_out, idx = q.min(0)
-    else:
-        raise ValueError(f"unknown ensemble aggregation {q_agg!r}; expected 'min' or 'mean'")
-    if not need_grad:
-        return q_out, None
+    return z.squeeze(-1), cache
+
+
+def _critic_action_grad(pack: WeightPack, q: torch.Tensor, idx: torch.Tensor | None, cache: list,
+                        portable: bool) -> torch.Tensor:
+    """d sum(Q_agg)/dx ``[M, d]``: the backward ops autograd would run, called directly; ``idx`` is the minimum's
+    member per row (None: the mean over members)."""
+    members = pack.critic_act.shape[0]
     head = pack.critic_head_t  # dQ_e/dh_last [E, 1, H]
-    if q_agg == "mean":
+    if idx is None:
         grad = (head / members).expand(-1, q.shape[1], -1)
     else:
         grad = F.one_hot(idx, members).T.unsqueeze(-1).to(head.dtype) * head
-    for i in range(hidden - 1, -1, -1):  # the same backward ops autograd would run, called directly
+    for i in range(len(cache) - 1, -1, -1):
         pre_norm, stats, out = cache[i]
         grad = torch.ops.aten.threshold_backward(grad, out, 0)
         layer = pack.critic[i]
@@ -263,7 +277,7 @@ def critic_value_and_action_grad(pack: WeightPack, obs_proj: torch.Tensor, x: to
             grad = torch.ops.aten.native_layer_norm_backward(grad * layer.ln_weight, pre_norm, pre_norm.shape[-1:],
                                                              *stats, None, None, [True, False, False])[0]
         grad = _mm(grad, pack.critic_act_t) if i == 0 else _dense(grad, layer, transposed=True)
-    return q_out, grad.sum(0)
+    return grad.sum(0)
 
 
 def kernel_and_repulsion_closed_form(x: torch.Tensor, bandwidth_grad: bool = True, repulsion: bool = True
@@ -388,8 +402,10 @@ def raise_recompile_limit() -> None:
 
 
 # Bumped whenever any module registers or replaces a parameter (``setattr``, ``load_state_dict(assign=True)``):
-# a FusedActor then re-reads the networks' parameter list instead of walking the module tree on every call.
+# a FusedActor then re-reads the networks' parameter list instead of walking the module tree on every call. The
+# global hook that counts them is installed by the first FusedActor, not on import.
 _parameter_registrations = 0
+_registration_hook = None
 
 
 def _count_parameter_registration(module, name, param) -> None:
@@ -397,7 +413,11 @@ def _count_parameter_registration(module, name, param) -> None:
     _parameter_registrations += 1
 
 
-torch.nn.modules.module.register_module_parameter_registration_hook(_count_parameter_registration)
+def _watch_parameter_registrations() -> None:
+    global _registration_hook
+    if _registration_hook is None:
+        _registration_hook = torch.nn.modules.module.register_module_parameter_registration_hook(
+            _count_parameter_registration)
 
 # Inductor options of the compiled acting graph (one observation per call): the C++ wrapper calls the graph's
 # kernels from C++, not Python, a fixed cost that matters at acting's size and not at the TD target's batch.
@@ -411,6 +431,7 @@ class FusedActor:
     """
 
     def __init__(self, compile: bool = False, compile_options: dict | None = None):
+        _watch_parameter_registrations()
         self.requested_compile = compile
         self.compile_options = compile_options or {}
         self.pack: WeightPack | None = None

@@ -99,6 +99,18 @@ class VGFHyperParams:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad key."""
+        self._check_choices()
+        self._check_numbers()
+        if self.bf16 not in (True, False, BF16_AUTO):
+            raise ConfigError(f"bf16 must be true, false or auto, got {self.bf16!r}")
+        if self.acting_bf16 not in (None, True, False, BF16_AUTO):
+            raise ConfigError(f"acting_bf16 must be true, false, auto or null (as bf16), got {self.acting_bf16!r}")
+        for key in ("hidden_dims", "actor_hidden_dims"):
+            dims = getattr(self, key)
+            if not dims or any(int(d) < 1 for d in dims):
+                raise ConfigError(f"{key} must be a non-empty list of positive widths, got {dims!r}")
+
+    def _check_choices(self) -> None:
         choices = {
             "train_q_agg": ENSEMBLE_AGGS,
             "vgf_q_agg": ENSEMBLE_AGGS,
@@ -112,16 +124,14 @@ class VGFHyperParams:
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is not one of {allowed}")
-        positive_ints = ("num_particles", "bc_flow_steps", "num_critics")
-        for key in positive_ints:
+
+    def _check_numbers(self) -> None:
+        for key, minimum in (("num_particles", 1), ("bc_flow_steps", 1), ("num_critics", 1), ("train_vgf_steps", 0)):
             value = getattr(self, key)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{key} must be an integer >= 1, got {value!r}")
-        if not isinstance(self.train_vgf_steps, int) or self.train_vgf_steps < 0:
-            raise ConfigError(f"train_vgf_steps must be an integer >= 0, got {self.train_vgf_steps!r}")
-        for key in ("vgf_lr",):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)!r}")
+            if not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}")
+        if self.vgf_lr < 0:
+            raise ConfigError(f"vgf_lr must be >= 0, got {self.vgf_lr!r}")
         for key in ("value_lr", "actor_lr", "vgf_alpha", "softmax_temp"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key} must be > 0, got {getattr(self, key)!r}")
@@ -129,14 +139,6 @@ class VGFHyperParams:
             raise ConfigError(f"discount must be in [0, 1], got {self.discount!r}")
         if not 0.0 < self.tau <= 1.0:
             raise ConfigError(f"tau must be in (0, 1], got {self.tau!r}")
-        if self.bf16 not in (True, False, BF16_AUTO):
-            raise ConfigError(f"bf16 must be true, false or auto, got {self.bf16!r}")
-        if self.acting_bf16 not in (None, True, False, BF16_AUTO):
-            raise ConfigError(f"acting_bf16 must be true, false, auto or null (as bf16), got {self.acting_bf16!r}")
-        for key in ("hidden_dims", "actor_hidden_dims"):
-            dims = getattr(self, key)
-            if not dims or any(int(d) < 1 for d in dims):
-                raise ConfigError(f"{key} must be a non-empty list of positive widths, got {dims!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> VGFHyperParams:

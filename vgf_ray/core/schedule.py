@@ -81,21 +81,7 @@ class KeySchedule:
                                 "gradient steps)")
         if interpolation not in INTERPOLATIONS:
             raise ScheduleError(f"{where}.interpolation: {interpolation!r} is not one of {INTERPOLATIONS}")
-        if not isinstance(points, (list, tuple)) or not points:
-            raise ScheduleError(f"{where}: expected a non-empty list of [step, value] points, got {points!r}")
-        steps, values = [], []
-        for i, point in enumerate(points):
-            entry = f"{where}[{i}]"
-            if not isinstance(point, (list, tuple)) or len(point) != 2:
-                raise ScheduleError(f"{entry}: expected [step, value], got {point!r}")
-            step, value = point
-            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-                raise ScheduleError(f"{entry}: step must be an integer >= 0, got {step!r}")
-            if steps and step <= steps[-1]:
-                raise ScheduleError(f"{entry}: step {step} does not come after the previous entry's step "
-                                    f"{steps[-1]} (points must be sorted by step, each step once)")
-            steps.append(step)
-            values.append(check_value(key, value, entry))
+        steps, values = _points(key, points, where)
         return cls(key, unit, interpolation, tuple(steps), tuple(values))
 
     def value_at(self, step: int, default: float | int) -> float | int:
@@ -134,3 +120,23 @@ class BudgetSchedule:
         if out["exploration_step_size"] is None:
             out["exploration_step_size"] = out["vgf_lr"]
         return out
+
+
+def _points(key: str, points: Any, where: str) -> tuple[list[int], list[float | int]]:
+    """The ``[step, value]`` points of one key's schedule, steps strictly increasing, values checked."""
+    if not isinstance(points, (list, tuple)) or not points:
+        raise ScheduleError(f"{where}: expected a non-empty list of [step, value] points, got {points!r}")
+    steps, values = [], []
+    for i, point in enumerate(points):
+        entry = f"{where}[{i}]"
+        if not isinstance(point, (list, tuple)) or len(point) != 2:
+            raise ScheduleError(f"{entry}: expected [step, value], got {point!r}")
+        step, value = point
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ScheduleError(f"{entry}: step must be an integer >= 0, got {step!r}")
+        if steps and step <= steps[-1]:
+            raise ScheduleError(f"{entry}: step {step} does not come after the previous entry's step "
+                                f"{steps[-1]} (points must be sorted by step, each step once)")
+        steps.append(step)
+        values.append(check_value(key, value, entry))
+    return steps, values

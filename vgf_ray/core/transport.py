@@ -11,14 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
 from vgf_ray.errors import ConfigError
-
-StepRule = Literal["adam", "euler"]
-QAgg = Literal["mean", "min"]
 
 # (obs [B, N, obs_dim], particles [B, N, d]) -> per-member Q [E, B, N]
 QFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -36,7 +36,6 @@ from vgf_ray.metrics import (
 )
 
 Batch = dict[str, torch.Tensor]
-BATCH_KEYS = ("observations", "actions", "rewards", "next_observations", "masks")
 
 
 def auto_target_transport(device: torch.device, bf16: bool) -> str:

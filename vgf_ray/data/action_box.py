@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium
 import numpy as np
 
 from vgf_ray.errors import ConfigError
@@ -35,8 +36,6 @@ def to_unit_box(actions: np.ndarray, space: Any) -> np.ndarray:
 
 def unit_box_env(env: Any, what: str) -> Any:
     """``env`` acting in [-1, 1]: wrapped in ``RescaleAction`` where its box is another bounded one."""
-    import gymnasium
-
     space = env.action_space
     if not isinstance(space, gymnasium.spaces.Box) or len(space.shape) != 1:
         raise ConfigError(f"{what}: action space must be a 1-D Box, got {space}")

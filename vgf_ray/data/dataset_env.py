@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from minari.storage.datasets_root_dir import get_dataset_path
+
 from vgf_ray.data.mujoco_names import is_mujoco_name, parse_mujoco_name
+from vgf_ray.data.mujoco_refs import load_behavior_refs, shipped_envs
 
 
 def minari_metadata(dataset_id: str) -> dict[str, Any] | None:
     """The dataset's ``metadata.json`` as a dict, None where it is not local (or unreadable: the loader says)."""
-    from minari.storage.datasets_root_dir import get_dataset_path
-
     path = get_dataset_path(dataset_id) / "data" / "metadata.json"
     try:
         return json.loads(path.read_text())
@@ -46,8 +47,6 @@ def reference_scores(dataset: dict[str, Any]) -> list[float] | None:
     if meta.get("ref_min_score") is not None and meta.get("ref_max_score") is not None:
         return [float(meta["ref_min_score"]), float(meta["ref_max_score"])]
     if is_mujoco_name(dataset["name"]):
-        from vgf_ray.data.mujoco_refs import load_behavior_refs, shipped_envs
-
         env = parse_mujoco_name(dataset["name"]).env
         if env in shipped_envs():  # else generating the dataset fails first, with its own clear error
             refs = load_behavior_refs(env)

@@ -17,7 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gymnasium
+import minari
 import numpy as np
+from minari.storage.datasets_root_dir import get_dataset_path
 
 from vgf_ray.data.action_box import check_bounded, to_unit_box
 from vgf_ray.data.transitions import DatasetError, check_numeric_array, finalize_transitions
@@ -29,12 +32,13 @@ MINARI_READ_ERRORS = (OSError, KeyError, ValueError, TypeError, AssertionError, 
 EPISODE_KEYS = ("observations", "actions", "rewards", "terminations", "truncations")
 
 
+def minari_metadata_file(dataset_id: str) -> Path:
+    """The metadata file Minari writes with a dataset: its identity for caches of data derived from it."""
+    return Path(get_dataset_path(dataset_id)) / "data" / "metadata.json"
+
+
 def load_minari_transitions(dataset_id: str) -> tuple[dict[str, np.ndarray], dict]:
     """Transitions and space dims of the Minari dataset ``dataset_id`` found under ``MINARI_DATASETS_PATH``."""
-    import gymnasium
-    import minari
-    from minari.storage.datasets_root_dir import get_dataset_path
-
     folder = Path(get_dataset_path(dataset_id))
     source = f"minari:{dataset_id} ({folder})"
     if not (folder / "data").is_dir():
@@ -100,8 +104,6 @@ def describe(err: BaseException) -> str:
 
 def observation_width(space: Any, source: str) -> int:
     """Width of the flattened observation; only Boxes (alone or inside Dict/Tuple spaces) carry real numbers."""
-    import gymnasium
-
     boxes = list(leaf_spaces(space))
     if not boxes or not all(isinstance(box, gymnasium.spaces.Box) for _, box in boxes):
         raise DatasetError(f"{source}: observation space must be a Box or a Dict/Tuple of Boxes, got {space}")
@@ -110,8 +112,6 @@ def observation_width(space: Any, source: str) -> int:
 
 def leaf_spaces(space: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     """``(path, space)`` of every leaf in gymnasium's flatten order."""
-    import gymnasium
-
     if isinstance(space, gymnasium.spaces.Dict):
         for key, sub in space.spaces.items():
             yield from leaf_spaces(sub, f"{path}/{key}")

@@ -13,7 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import gymnasium
+import minari
 import numpy as np
+from minari.data_collector import EpisodeBuffer
+from minari.storage.datasets_root_dir import get_dataset_path
 from tqdm import tqdm
 
 from vgf_ray.data.mujoco_names import MujocoName, parse_mujoco_name
@@ -87,11 +91,6 @@ def play_episode(env, actor: SquashedGaussianActor | None, max_steps: int, seed:
 def generate_mujoco_dataset(dataset_id: str, size: int | None = None, seed: int = 0, overwrite: bool = False,
                             progress: bool = True) -> str:
     """Write the dataset ``dataset_id`` (``mujoco/<env>/<level>-v0``) and return its folder."""
-    import gymnasium
-    import minari
-    from minari.data_collector import EpisodeBuffer
-    from minari.storage.datasets_root_dir import get_dataset_path
-
     name = parse_mujoco_name(dataset_id)
     if size is not None and size < 1:
         raise ConfigError(f"--size must be >= 1, got {size}")

@@ -14,7 +14,13 @@ import os
 import tempfile
 from pathlib import Path
 
+import gymnasium
 import numpy as np
+import ogbench  # noqa: F401 (registers the envs)
+from ogbench.manipspace.oracles.plan.button_plan import ButtonPlanOracle
+from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
+from ogbench.manipspace.oracles.plan.drawer_plan import DrawerPlanOracle
+from ogbench.manipspace.oracles.plan.window_plan import WindowPlanOracle
 from tqdm import trange
 
 from vgf_ray.data.ogbench_names import GENERATABLE, parse_ogbench_name
@@ -37,11 +43,6 @@ def _stack_probability(env_name: str, rng: np.random.Generator) -> float:
 
 
 def _make_oracles(env, puzzle: bool) -> dict:
-    from ogbench.manipspace.oracles.plan.button_plan import ButtonPlanOracle
-    from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
-    from ogbench.manipspace.oracles.plan.drawer_plan import DrawerPlanOracle
-    from ogbench.manipspace.oracles.plan.window_plan import WindowPlanOracle
-
     kwargs = dict(env=env, noise=PLAN_NOISE, noise_smoothing=PLAN_NOISE_SMOOTHING)
     return {
         "cube": CubePlanOracle(**kwargs),
@@ -100,9 +101,6 @@ def _maze_episode(env, length: int, seed: int, rng) -> dict[str, list]:
 
 
 def _collect(dataset: str, num_episodes: int, length: int, seed: int, progress: bool, desc: str) -> dict:
-    import gymnasium
-    import ogbench  # noqa: F401  (registers the envs)
-
     name = parse_ogbench_name(dataset)
     is_maze = "maze" in name.env
     kwargs = {"terminate_at_goal": False} if is_maze else {"terminate_at_goal": False, "mode": "data_collection"}

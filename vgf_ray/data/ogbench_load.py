@@ -11,6 +11,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import ogbench
+from ogbench.utils import load_dataset, relabel_dataset
 
 from vgf_ray.data.ogbench_names import parse_ogbench_name
 from vgf_ray.data.transitions import DatasetError, check_action_box, check_numeric_array, finalize_transitions
@@ -37,15 +39,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 def validate_raw_ogbench_file(path: Path, need_info: tuple[str, ...], obs_dim: int, act_dim: int) -> None:
     """Check keys, lengths, ranks, finiteness, action box, env dims and trajectory ends of a raw OGBench npz."""
     raw = _read_npz(path)
-    missing = [k for k in (*RAW_KEYS, *need_info) if k not in raw]
-    if missing:
-        raise DatasetError(f"{path}: missing key(s) {missing} (OGBench npz needs {list(RAW_KEYS)} + {list(need_info)})")
-    for key in (*RAW_KEYS, *need_info):
-        check_numeric_array(raw[key], f"{path}: '{key}'")
+    _check_raw_keys(raw, path, need_info)
     n = len(raw["observations"])
-    for key in (*RAW_KEYS, *need_info):
-        if len(raw[key]) != n:
-            raise DatasetError(f"{path}: '{key}' has {len(raw[key])} rows but 'observations' has {n}")
     for key in ("observations", "actions"):
         if raw[key].ndim != 2:
             raise DatasetError(f"{path}: '{key}' must be 2-D [N, dim], got shape {raw[key].shape}")
@@ -62,11 +57,22 @@ def validate_raw_ogbench_file(path: Path, need_info: tuple[str, ...], obs_dim: i
         raise DatasetError(f"{path}: 'terminals' must mark the last step of every trajectory (the final row is 0)")
 
 
+def _check_raw_keys(raw: dict[str, np.ndarray], path: Path, need_info: tuple[str, ...]) -> None:
+    """Every key OGBench's loader reads is there, numeric, and as long as the observations."""
+    missing = [k for k in (*RAW_KEYS, *need_info) if k not in raw]
+    if missing:
+        raise DatasetError(f"{path}: missing key(s) {missing} (OGBench npz needs {list(RAW_KEYS)} + {list(need_info)})")
+    for key in (*RAW_KEYS, *need_info):
+        check_numeric_array(raw[key], f"{path}: '{key}'")
+    n = len(raw["observations"])
+    for key in (*RAW_KEYS, *need_info):
+        if len(raw[key]) != n:
+            raise DatasetError(f"{path}: '{key}' has {len(raw[key])} rows but 'observations' has {n}")
+
+
 def read_singletask_split(parsed, path: Path, env) -> dict[str, np.ndarray]:
     """One npz file as OGBench's ``make_env_and_datasets`` reads it (its own loader and singletask reward
     relabelling), without needing the other split beside it."""
-    from ogbench.utils import load_dataset, relabel_dataset
-
     data = load_dataset(str(path), ob_dtype=np.float32, action_dtype=np.float32, compact_dataset=False,
                         add_info=True)
     relabel_dataset(parsed.singletask_env_id, env, data)
@@ -85,8 +91,6 @@ def load_ogbench_transitions(
     ``name`` is a dataset or singletask name (``cube-single-play`` uses FQL's default task).
     ``split`` is ``train`` or ``val`` (``...-val.npz`` beside the file; optional for ``train``).
     """
-    import ogbench
-
     if split not in ("train", "val"):
         raise ConfigError(f"split must be 'train' or 'val', got {split!r}")
     parsed = parse_ogbench_name(name)

@@ -7,6 +7,14 @@ from typing import Any
 
 import numpy as np
 
+from vgf_ray.data.dataset_env import minari_metadata
+from vgf_ray.data.minari_load import load_minari_transitions
+from vgf_ray.data.mujoco_generate import generate_mujoco_dataset
+from vgf_ray.data.mujoco_names import is_mujoco_name
+from vgf_ray.data.ogbench_generate import ensure_ogbench_dataset
+from vgf_ray.data.ogbench_load import load_ogbench_transitions
+from vgf_ray.data.ogbench_names import parse_ogbench_name
+from vgf_ray.data.rewards import return_range_scale
 from vgf_ray.errors import ConfigError
 
 SOURCES = ("ogbench", "minari")
@@ -58,8 +66,6 @@ def prepare_dataset(spec: DatasetSpec, progress: bool = True) -> DatasetSpec:
         return spec
     if spec.path is not None:
         return spec
-    from vgf_ray.data.ogbench_generate import ensure_ogbench_dataset
-    from vgf_ray.data.ogbench_names import parse_ogbench_name
 
     if not spec.generate:
         raise FileNotFoundError(f"dataset {spec.name!r}: no 'path' given and 'generate' is off")
@@ -71,15 +77,11 @@ def prepare_dataset(spec: DatasetSpec, progress: bool = True) -> DatasetSpec:
 
 def ensure_mujoco_dataset(spec: DatasetSpec, progress: bool) -> None:
     """Generate a MuJoCo locomotion dataset once where its id is not local yet (other Minari ids: as they are)."""
-    from vgf_ray.data.dataset_env import minari_metadata
-    from vgf_ray.data.mujoco_names import is_mujoco_name
-
     if not is_mujoco_name(spec.name) or minari_metadata(spec.name) is not None:
         return
     if not spec.generate:
         raise FileNotFoundError(f"dataset {spec.name!r}: not generated yet and 'generate' is off "
                                 f"(vgf-ray make-dataset {spec.name})")
-    from vgf_ray.data.mujoco_generate import generate_mujoco_dataset
 
     generate_mujoco_dataset(spec.name, spec.num_transitions, spec.seed, progress=progress)
 
@@ -88,19 +90,13 @@ def load_transitions(spec: DatasetSpec) -> tuple[dict[str, np.ndarray], dict]:
     """Transitions plus ``{"obs_dim", "act_dim", "num_transitions", "source", "reward_scale", ...}``; rewards
     already multiplied by ``reward_scale`` (1 unless ``normalize_rewards``)."""
     if spec.source == "minari":
-        from vgf_ray.data.minari_load import load_minari_transitions
-
         data, info = load_minari_transitions(spec.name)
     else:
-        from vgf_ray.data.ogbench_load import load_ogbench_transitions
-
         if spec.path is None:
             spec = prepare_dataset(spec, progress=False)
         data, info = load_ogbench_transitions(spec.name, spec.path)
     info["reward_scale"] = 1.0
     if spec.normalize_rewards:
-        from vgf_ray.data.rewards import return_range_scale
-
         info["reward_scale"] = return_range_scale(data, info["source"])
         data["rewards"] = (data["rewards"] * info["reward_scale"]).astype(np.float32)
     return data, info

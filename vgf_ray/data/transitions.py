@@ -25,13 +25,8 @@ def check_numeric_array(array: np.ndarray, what: str) -> None:
     raise DatasetError(f"{what} has dtype {array.dtype}, expected real numbers")
 
 
-def validate_transitions(
-    data: dict[str, np.ndarray],
-    source: str,
-    obs_dim: int | None = None,
-    act_dim: int | None = None,
-) -> None:
-    """Raise ``DatasetError`` for missing keys, ragged lengths, wrong ranks, non-finite values or dim mismatch."""
+def _check_rows(data: dict[str, np.ndarray], source: str) -> None:
+    """Every transition key there, numeric, finite, and as long as the observations (at least one row)."""
     missing = [k for k in TRANSITION_KEYS if k not in data]
     if missing:
         raise DatasetError(f"{source}: missing key(s) {missing}")
@@ -46,6 +41,16 @@ def validate_transitions(
         if not np.all(np.isfinite(data[key])):
             bad = int(np.sum(~np.isfinite(data[key])))
             raise DatasetError(f"{source}: '{key}' contains {bad} NaN/inf value(s)")
+
+
+def validate_transitions(
+    data: dict[str, np.ndarray],
+    source: str,
+    obs_dim: int | None = None,
+    act_dim: int | None = None,
+) -> None:
+    """Raise ``DatasetError`` for missing keys, ragged lengths, wrong ranks, non-finite values or dim mismatch."""
+    _check_rows(data, source)
     for key in ("observations", "next_observations", "actions"):
         if data[key].ndim != 2:
             raise DatasetError(f"{source}: '{key}' must be 2-D [N, dim], got shape {data[key].shape}")

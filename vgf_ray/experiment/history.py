@@ -13,7 +13,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from vgf_ray.experiment.schema import VGF_ALGORITHM
 from vgf_ray.metrics import (
     BEST_BUDGET,
     BEST_SCORE,
@@ -38,12 +37,14 @@ from vgf_ray.metrics import (
     RETURN,
     STEP,
     SUCCESS,
+    VGF_ALGORITHM,
     best_budget_values,
     budget_key,
     budget_metric,
     evaluation_metric,
     headline_stat,
 )
+from vgf_ray.plots import plot_budget_curve, plot_learning_curves
 
 HISTORY_JSON, HISTORY_CSV = "history.json", "history.csv"
 FINAL_EVALUATION = "final_evaluation.json"
@@ -64,21 +65,34 @@ def summarize(result: dict, budgets: list[int], evaluation_interval: int | None 
                            PHASE: int(result.get(PHASE, PHASE_OFFLINE)),
                            "time_s": result.get("time_total_s", 0.0)}
     online = row[PHASE] != PHASE_OFFLINE
-    if online and result.get(ONLINE_BUFFER_SIZE) is not None:
-        row[ONLINE_BUFFER_SIZE] = int(result[ONLINE_BUFFER_SIZE])
-    for key in (ENV_RUNNER_NODES, LEARNER_NODES):  # {node id: EnvRunners / learners}: where the round ran
-        if online and result.get(key):  # a node seen in earlier rounds only is reduced to NaN: not here now
-            row[key] = {node: int(n) for node, n in result[key].items() if math.isfinite(float(n)) and n > 0}
-    if online and result.get(ENV_RUNNER_RESTARTS) is not None:
-        row[ENV_RUNNER_RESTARTS] = int(result[ENV_RUNNER_RESTARTS])
+    if online:
+        _add_online(row, result)
     row[STEP] = (offline_steps or 0) + row[ONLINE_ENV_STEPS] if online else row[GRAD_STEPS]
     learner = result.get("learners", {}).get(MODULE_ID, {})
     for key in (*LOSS_METRICS, *BUDGET_METRICS.values()):
         value = learner.get(key, result.get(key))
         if value is not None:
             row[key] = float(value)
-    evaluated = bool(evaluation_interval) and result["training_iteration"] % evaluation_interval == 0
-    evaluation = result.get(EVALUATION, {}) if evaluated else {}
+    if evaluation_interval and result["training_iteration"] % evaluation_interval == 0:
+        _add_evaluation(row, result.get(EVALUATION, {}), budgets)
+    if is_evaluation_row(row, budgets):
+        add_best(row, budgets)
+    return row
+
+
+def _add_online(row: dict, result: dict) -> None:
+    """An online round's replay size, where it ran ({node id: EnvRunners / learners}) and EnvRunner restarts."""
+    if result.get(ONLINE_BUFFER_SIZE) is not None:
+        row[ONLINE_BUFFER_SIZE] = int(result[ONLINE_BUFFER_SIZE])
+    for key in (ENV_RUNNER_NODES, LEARNER_NODES):
+        if result.get(key):  # a node seen in earlier rounds only is reduced to NaN: not here now
+            row[key] = {node: int(n) for node, n in result[key].items() if math.isfinite(float(n)) and n > 0}
+    if result.get(ENV_RUNNER_RESTARTS) is not None:
+        row[ENV_RUNNER_RESTARTS] = int(result[ENV_RUNNER_RESTARTS])
+
+
+def _add_evaluation(row: dict, evaluation: dict, budgets: list[int]) -> None:
+    """Each budget's statistics of an iteration that evaluated."""
     for budget in budgets:
         stats = evaluation.get(budget_key(budget))
         # Iterations without an evaluation round still carry the keys, reduced to NaN: skip them.
@@ -86,9 +100,6 @@ def summarize(result: dict, budgets: list[int], evaluation_interval: int | None 
             for stat in EVAL_STATS:
                 if stat in stats:
                     row[budget_metric(budget, stat)] = float(stats[stat])
-    if is_evaluation_row(row, budgets):
-        add_best(row, budgets)
-    return row
 
 
 def add_best(row: dict, budgets: list[int]) -> None:
@@ -149,8 +160,6 @@ def write_history(history: list[dict], out_dir: Path) -> None:
 def write_run_outputs(history: list[dict], budgets: list[int], out_dir: Path, step_size: float,
                       online_start: int | None, algorithm: str = VGF_ALGORITHM) -> dict | None:
     """History files, the learning curve, and (once evaluated) the final evaluation and its budget plot."""
-    from vgf_ray.plots import plot_budget_curve, plot_learning_curves
-
     write_history(history, out_dir)
     last = last_evaluation_row(history, budgets)
     metric = headline_stat(last, budgets[0]) if last is not None else SUCCESS

@@ -14,14 +14,6 @@ from types import FrameType
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class RunInterrupted(Exception):
-    """The run stopped on a signal after saving; the message says how to resume."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.signum = signum
-
-
 class StopRequest:
     """Context manager: while active, SIGINT/SIGTERM set ``signum`` instead of killing the process.
 

@@ -8,6 +8,7 @@ the lineage travels in every checkpoint (``budget_lineage.json``) and the restor
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from vgf_ray.metrics import GRAD_STEPS as GRAD_STEPS_KEY
 from vgf_ray.metrics import ITERATION, ONLINE_ENV_STEPS
 
 LINEAGE_JSON = "budget_lineage.json"
+TRIAL_ID = re.compile(r"[0-9a-f]{5}_\d{5}")  # Tune's trial id inside a trial folder's name
 
 
 def read_lineage(folder: Path) -> list[dict[str, Any]]:
@@ -59,3 +61,9 @@ def lineage_to_schedule(lineage: list[dict[str, Any]]) -> tuple[dict[str, Any], 
             schedule[key] = {"unit": unit, "interpolation": "constant",
                              "points": [[step, value] for step, value in sorted(points.items())]}
     return initial, schedule
+
+
+def trial_id(folder_name: str) -> str:
+    """The Tune trial id in a trial folder's name (the name itself where it holds none)."""
+    match = TRIAL_ID.search(folder_name)
+    return match.group(0) if match else folder_name

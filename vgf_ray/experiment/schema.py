@@ -14,12 +14,9 @@ from typing import Any
 
 import yaml
 
-from vgf_ray.errors import InputError
+from vgf_ray.errors import ExperimentError
+from vgf_ray.metrics import DEFAULT_BUDGETS, VGF_ALGORITHM
 
-VGF_ALGORITHM = "vgf"
-BASELINES = ("bc", "iql", "cql")  # RLlib's own, built by vgf_ray.baselines
-BASELINE_BUDGETS = (0,)  # a baseline has no transport: its one evaluation is filed under budget 0
-ALGORITHMS = (VGF_ALGORITHM, *BASELINES)
 SECTIONS = {"name", "algorithm", "seed", "iterations", "checkpoint_every", "output_dir", "ray", "env", "dataset",
             "training", "evaluation", "resources", "mlflow", "sweep"}
 # What each section holds (the configuration reference is generated from this table and the defaults below).
@@ -44,9 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "name": "vgf", "algorithm": VGF_ALGORITHM, "seed": 0, "iterations": 10, "checkpoint_every": 0,
     "output_dir": "runs/{name}",
     "ray": {"num_cpus": 4, "object_store_memory": 1 << 30},
-    "env": {},  # none named: the dataset's own (build.resolve_env)
+    "env": {},  # none named: the dataset's own (environment.resolve_env)
     "dataset": {}, "training": {},
-    "evaluation": {"interval": 1, "episodes": 10, "budgets": [0, 1, 2, 3], "num_env_runners": 0},
+    "evaluation": {"interval": 1, "episodes": 10, "budgets": list(DEFAULT_BUDGETS), "num_env_runners": 0},
     "resources": {"num_learners": 0, "num_gpus_per_learner": "auto"},
     "mlflow": {"tracking_uri": "sqlite:///{output_dir}/../mlflow.db", "experiment": "vgf_ray"},
 }
@@ -55,10 +52,6 @@ DEFAULTS: dict[str, Any] = {
 def algorithm_of(exp: dict) -> str:
     """The experiment's ``algorithm`` (VGF unless it names a baseline)."""
     return exp.get("algorithm", VGF_ALGORITHM)
-
-
-class ExperimentError(InputError):
-    """A bad experiment file or override; the message names the file and key."""
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -92,7 +85,23 @@ def apply_override(exp: dict, assignment: str) -> None:
 
 def load_experiment(path: str | Path, overrides: list[str] = ()) -> dict:
     """Read a YAML experiment, fill defaults, apply overrides and resolve paths."""
-    path = Path(path)
+    exp = _merge(DEFAULTS, _read_sections(Path(path)))
+    for assignment in overrides:
+        apply_override(exp, assignment)
+    for key, value in (("name", exp.get("name")), ("output_dir", exp.get("output_dir"))):
+        if not isinstance(value, str):
+            raise ExperimentError(f"{key}: expected a string, got {value!r}")
+    if not isinstance(exp.get("mlflow"), dict) or not isinstance(exp["mlflow"].get("tracking_uri"), str | None):
+        raise ExperimentError(f"mlflow.tracking_uri: expected a string or null, got {exp.get('mlflow')!r}")
+    exp["output_dir"] = str(Path(str(exp["output_dir"]).format(name=exp["name"])).resolve())
+    uri = exp["mlflow"].get("tracking_uri")
+    if uri:
+        exp["mlflow"]["tracking_uri"] = _absolute_sqlite(uri.format(output_dir=exp["output_dir"]))
+    return exp
+
+
+def _read_sections(path: Path) -> dict:
+    """The file's sections as written (a clear error for a missing file, bad YAML or an unknown section)."""
     if not path.exists():
         raise ExperimentError(f"{path}: experiment file not found")
     try:
@@ -104,21 +113,11 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> dict:
     unknown = sorted(set(raw) - SECTIONS)
     if unknown:
         raise ExperimentError(f"{path}: unknown section(s) {unknown}; sections: {sorted(SECTIONS)}")
-    exp = _merge(DEFAULTS, raw)
-    for assignment in overrides:
-        apply_override(exp, assignment)
-    for key, value in (("name", exp.get("name")), ("output_dir", exp.get("output_dir"))):
-        if not isinstance(value, str):
-            raise ExperimentError(f"{key}: expected a string, got {value!r}")
-    if not isinstance(exp.get("mlflow"), dict) or not isinstance(exp["mlflow"].get("tracking_uri"), str | None):
-        raise ExperimentError(f"mlflow.tracking_uri: expected a string or null, got {exp.get('mlflow')!r}")
-    exp["output_dir"] = str(Path(str(exp["output_dir"]).format(name=exp["name"])).resolve())
-    uri = exp["mlflow"].get("tracking_uri")
-    if uri:
-        exp["mlflow"]["tracking_uri"] = uri.format(output_dir=exp["output_dir"])
-        if exp["mlflow"]["tracking_uri"].startswith("sqlite:///") and not exp["mlflow"]["tracking_uri"].startswith(
-            "sqlite:////"
-        ):
-            db = Path(exp["mlflow"]["tracking_uri"][len("sqlite:///"):]).resolve()
-            exp["mlflow"]["tracking_uri"] = f"sqlite:///{db}"
-    return exp
+    return raw
+
+
+def _absolute_sqlite(uri: str) -> str:
+    """A relative SQLite store made absolute (MLflow resolves it against whatever folder a process runs in)."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
+    return uri

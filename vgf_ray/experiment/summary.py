@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from vgf_ray.experiment.history import last_evaluation_row
-from vgf_ray.experiment.schema import VGF_ALGORITHM, algorithm_of
+from vgf_ray.experiment.schema import algorithm_of
 from vgf_ray.experiment.tracking import RUN_ID_FILE
 from vgf_ray.metrics import (
     BEST_BUDGET,
+    DEFAULT_BUDGETS,
     GRAD_STEPS,
     ONLINE_ENV_STEPS,
     RETURN,
     SCORE,
+    VGF_ALGORITHM,
     best_budget_values,
     budget_metric,
     headline_stat,
@@ -41,11 +43,11 @@ def _budget_lines(row: dict, budgets: list[int], episodes: int) -> list[str]:
     return lines
 
 
-def run_summary(exp: dict, result: dict, wall_s: float) -> str:
-    """Plain text, about 15 lines: what a person looks at after a run."""
-    history, out = result["history"], Path(result["output_dir"])
+def run_summary(exp: dict, result, wall_s: float) -> str:
+    """Plain text, about 15 lines, from an ``ExperimentResult``: what a person looks at after a run."""
+    history, out = result.history, Path(result.output_dir)
     vgf = algorithm_of(exp) == VGF_ALGORITHM
-    budgets = list(exp["evaluation"].get("budgets", [0, 1, 2, 3])) if vgf else [0]
+    budgets = list(exp["evaluation"].get("budgets", DEFAULT_BUDGETS)) if vgf else [0]
     last = history[-1] if history else {}
     lines = [f"{exp['name']} ({algorithm_of(exp)}) finished in {_duration(wall_s)}: "
              f"{last.get(GRAD_STEPS, 0)} gradient steps, {last.get(ONLINE_ENV_STEPS, 0)} online env steps"]
@@ -61,7 +63,7 @@ def run_summary(exp: dict, result: dict, wall_s: float) -> str:
         lines.append(f"MLflow:   run {run_id_file.read_text().strip()} in experiment "
                      f"'{exp['mlflow'].get('experiment', 'vgf_ray')}'; browse with "
                      f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1")
-    checkpoint = result.get("checkpoint")
+    checkpoint = result.checkpoint
     if checkpoint and vgf:
         lines.append(f"next:     vgf-ray evaluate {checkpoint} --budgets 0 1 2 3 5 --episodes 50")
     lines.append(f"          vgf-ray report {out}   (one HTML page: curves, budgets, lineage)")

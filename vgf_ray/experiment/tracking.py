@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+import time
 from pathlib import Path
 
+from vgf_ray import __version__
 from vgf_ray.experiment.schema import algorithm_of
 from vgf_ray.metrics import GRAD_STEPS
 
@@ -37,8 +39,6 @@ def git_commit() -> str:
 
 def run_tags(exp: dict) -> dict[str, str]:
     """What a team filters runs by: task, dataset size and seed, run seed, code version."""
-    from vgf_ray import __version__
-
     env, dataset = exp.get("env", {}), exp.get("dataset", {})
     return {"task": str(env.get("ogbench") or env.get("name") or dataset.get("name", "")),
             "dataset_name": str(dataset.get("name", "")),
@@ -95,8 +95,6 @@ class MLflowTracker:
             self.client.log_batch(run_id, params=items[i:i + 100])
 
     def log_row(self, run_id: str, row: dict) -> None:
-        import time
-
         from mlflow.entities import Metric
 
         now, step = int(time.time() * 1000), int(row.get(GRAD_STEPS, 0))

@@ -10,7 +10,9 @@ import math
 from dataclasses import fields
 from typing import Any
 
-from vgf_ray.experiment.schema import ExperimentError
+from vgf_ray.data.spec import DatasetSpec
+from vgf_ray.errors import ExperimentError
+from vgf_ray.rllib.algorithm import EXTRA_KEYS, HPARAM_KEYS, VGFConfig
 
 # Keys whose default is None, or that take more than one type.
 OPTIONAL_NUMBER = ("number", None)
@@ -20,6 +22,7 @@ TRAINING_TYPES: dict[str, tuple] = {
     "divergence_q_factor": OPTIONAL_NUMBER, "lr": OPTIONAL_NUMBER, "acting_bf16": ("bool", "auto", None),
     "bf16": ("bool", "auto"),
 }
+DATASET_TYPES: dict[str, tuple] = {"path": ("str", None), "cache_dir": ("str", None), "num_transitions": ("int", None)}
 TOP_TYPES: dict[str, tuple] = {"name": ("str",), "algorithm": ("str",), "seed": ("int>=0",),
                                "iterations": ("int>=1", "auto"), "checkpoint_every": ("int>=0", None),
                                "output_dir": ("str",)}
@@ -37,32 +40,38 @@ SECTION_TYPES: dict[str, dict[str, tuple]] = {
 SECTIONS_THAT_ARE_MAPPINGS = ("ray", "env", "dataset", "training", "evaluation", "resources", "mlflow")
 
 
-KINDS = ("int", "int>=1", "int>=0", "number", "str", "bool", "list", "dict", "list[int]", "resources")
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_resources(value: Any) -> bool:
+    """Ray custom resources: name -> amount, as Ray would otherwise reject or wait on."""
+    return isinstance(value, dict) and all(isinstance(k, str) and _is_number(v) and v >= 0 for k, v in value.items())
+
+
+# Each kind of value an experiment key may take, and its test.
+KIND_TESTS = {
+    "int": _is_int,
+    "int>=1": lambda v: _is_int(v) and v >= 1,
+    "int>=0": lambda v: _is_int(v) and v >= 0,
+    "number": _is_number,
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "list": lambda v: isinstance(v, list | tuple),
+    "list[int]": lambda v: isinstance(v, list | tuple) and all(_is_int(x) for x in v),
+    "dict": lambda v: isinstance(v, dict),
+    "resources": _is_resources,
+}
 
 
 def _matches(value: Any, kind: Any) -> bool:
-    if kind is None or isinstance(kind, str) and kind not in KINDS:
+    if kind is None or isinstance(kind, str) and kind not in KIND_TESTS:
         return value == kind  # a literal: None or a word such as "auto"
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "int>=1":
-        return _matches(value, "int") and value >= 1
-    if kind == "int>=0":
-        return _matches(value, "int") and value >= 0
-    if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "list":
-        return isinstance(value, list | tuple)
-    if kind == "list[int]":
-        return isinstance(value, list | tuple) and all(_matches(v, "int") for v in value)
-    if kind == "resources":  # Ray custom resources: name -> amount, as Ray would otherwise reject or wait on
-        return isinstance(value, dict) and all(isinstance(k, str) and _matches(v, "number") and v >= 0
-                                               for k, v in value.items())
-    return isinstance(value, dict)
+    return KIND_TESTS[kind](value)
 
 
 def _describe(kinds: tuple) -> str:
@@ -96,9 +105,6 @@ def _check(where: str, value: Any, kinds: tuple) -> None:
 
 def check_experiment_types(exp: dict) -> None:
     """Raise ``ExperimentError`` for the first value of the wrong type."""
-    from vgf_ray.data.spec import DatasetSpec
-    from vgf_ray.rllib.config import EXTRA_KEYS, HPARAM_KEYS, VGFConfig
-
     for key, kinds in TOP_TYPES.items():
         if key in exp:
             _check(key, exp[key], kinds)
@@ -111,19 +117,26 @@ def check_experiment_types(exp: dict) -> None:
         for key, kinds in table.items():
             if key in exp[section]:
                 _check(f"{section}.{key}", exp[section][key], kinds)
-    dataset_defaults = {f.name: f.default for f in fields(DatasetSpec)}
-    for key, value in exp["dataset"].items():
-        kinds = {"path": ("str", None), "cache_dir": ("str", None), "num_transitions": ("int", None)}.get(key) or \
-            _kind_of_default(dataset_defaults.get(key))
+    _check_dataset(exp["dataset"])
+    _check_training(exp["training"])
+
+
+def _check_dataset(dataset: dict) -> None:
+    defaults = {f.name: f.default for f in fields(DatasetSpec)}
+    for key, value in dataset.items():
+        kinds = DATASET_TYPES.get(key) or _kind_of_default(defaults.get(key))
         if kinds is not None:
             _check(f"dataset.{key}", value, kinds)
+
+
+def _check_training(training: dict) -> None:
     defaults = VGFConfig()
-    for key, value in exp["training"].items():
+    for key, value in training.items():
         if key not in HPARAM_KEYS + EXTRA_KEYS:
             continue  # an unknown key is reported by name when the config is built
         kinds = TRAINING_TYPES.get(key) or _kind_of_default(getattr(defaults, key, None))
         if kinds is not None:
             _check(f"training.{key}", value, kinds)
     for key in ("hidden_dims", "actor_hidden_dims"):
-        if key in exp["training"]:
-            _check(f"training.{key}", exp["training"][key], ("list[int]",))
+        if key in training:
+            _check(f"training.{key}", training[key], ("list[int]",))

@@ -1,6 +1,5 @@
 """RLlib (new API stack) wiring of the plain-PyTorch VGF core."""
 
-from vgf_ray.rllib.algorithm import VGF
-from vgf_ray.rllib.config import VGFConfig
+from vgf_ray.rllib.algorithm import VGF, VGFConfig
 
 __all__ = ["VGF", "VGFConfig"]

@@ -19,34 +19,25 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from vgf_ray.core.divergence import DivergenceMonitor, q_bound
 from vgf_ray.core.schedule import LEARNER_KEYS
-from vgf_ray.core.vgf import OPTIMIZER_LR_KEYS, train_step
+from vgf_ray.core.vgf import OPTIMIZER_LR_KEYS, param_groups, train_step
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.metrics import BUDGET_METRICS, MODULE_ID
 from vgf_ray.rllib.compat import learner_device, learner_gradient_step, mark_weights_updated, set_optimizer_lr
-from vgf_ray.rllib.shared import LazyReplay, learner_rank, log_update_round
+from vgf_ray.rllib.shared import OfflineDataLearner, log_update_round
 
 
-class VGFTorchLearner(LazyReplay, TorchLearner):
+class VGFTorchLearner(OfflineDataLearner, TorchLearner):
     """Critic, behavior-flow (and A-VGF gradient-net) optimizers plus the Polyak target rule."""
 
     @override(TorchLearner)
     def build(self) -> None:
         super().build()
-        self._buffer: OfflineOnlineReplay | None = None  # loaded on first use: evaluation needs no dataset
+        self.init_sampling()
         self._pending_online_state: dict | None = None  # restored online replay waiting for the offline data
         self._reward_scale = 1.0  # the dataset's reward factor (normalize_rewards), set with the offline data
-        self.rng = torch.Generator(device=learner_device(self))
-        self.reseed(0)
-
-    def reseed(self, restarts: int) -> None:
-        """The batch-sampling/noise RNG of this rank; a rebuilt learner group (``restarts``) draws a new stream
-        per rank, since every learner took one survivor's state."""
-        self.rng.manual_seed(int(self.config.seed or 0) * 1000 + learner_rank() + 7919 * restarts)
 
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id: str, config=None) -> None:
-        from vgf_ray.core.vgf import param_groups
-
         module = self._module[module_id].unwrapped()
         for name, params in param_groups(module.nets).items():
             self.register_optimizer(module_id=module_id, optimizer_name=name, optimizer=torch.optim.Adam(params),
@@ -56,7 +47,7 @@ class VGFTorchLearner(LazyReplay, TorchLearner):
     def compute_loss_for_module(self, *, module_id: str, config=None, batch: dict, fwd_out: dict) -> torch.Tensor:
         return sum(fwd_out["losses"].values())
 
-    @override(LazyReplay)
+    @override(OfflineDataLearner)
     def install_offline_data(self, data: dict[str, np.ndarray], reward_scale: float = 1.0) -> int:
         """Build the replay from transitions the driver sent (remote learners may sit on nodes without the
         dataset file); a restored online replay is put back into it. Returns the number of offline transitions."""
@@ -129,7 +120,6 @@ class VGFTorchLearner(LazyReplay, TorchLearner):
     @override(TorchLearner)
     def get_state(self, *args, **kwargs) -> dict[str, Any]:
         state = super().get_state(*args, **kwargs)
-        state["vgf_rng_state"] = self.rng.get_state()  # step counters live in the algorithm's state
         if self.config.checkpoint_replay:
             if self._buffer is not None and self._buffer.online.size:
                 state["vgf_online_replay"] = self._buffer.online.state_dict()
@@ -140,8 +130,6 @@ class VGFTorchLearner(LazyReplay, TorchLearner):
     @override(TorchLearner)
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
-        if "vgf_rng_state" in state:
-            self.rng.set_state(state["vgf_rng_state"])
         if "vgf_online_replay" in state:
             if self._buffer is None:
                 self._pending_online_state = state["vgf_online_replay"]

@@ -4,6 +4,7 @@ learners, one update round on every learner, and the learner's lazy replay."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import ray
@@ -16,7 +17,7 @@ from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from vgf_ray.data.replay import OfflineOnlineReplay
 from vgf_ray.data.spec import DatasetSpec, load_transitions, prepare_dataset
-from vgf_ray.envs import ENV_CHOICE_KEYS
+from vgf_ray.envs import ENV_CHOICE_KEYS, VGFEnv
 from vgf_ray.metrics import (
     ALL_MODULES,
     ENV_RUNNERS,
@@ -28,15 +29,37 @@ from vgf_ray.metrics import (
     NUM_EPISODES_LIFETIME,
     NUM_GRAD_STEPS,
     NUM_MODULE_STEPS_TRAINED,
+    ONLINE_ENV_STEPS_LIFETIME,
+    PHASE,
+    PHASE_DONE,
+    PHASE_OFFLINE,
+    PHASE_ONLINE,
 )
-from vgf_ray.rllib.compat import unfrozen
+from vgf_ray.rllib.compat import learner_device, unfrozen
 
 COUNTERS_KEY = "vgf_counters"
 
 
-class EnvChoiceConfig(AlgorithmConfig):
-    """An ``env_config`` that names an env replaces the default one: RLlib deep-merges ``env_config``, which would
-    keep the default's ``ogbench`` task beside a new ``gym_id``."""
+class OfflineDataConfig(AlgorithmConfig):
+    """The config half of the scaffold: the settings every offline-data algorithm shares, and an ``env_config``
+    that names an env replacing the default one (RLlib deep-merges ``env_config``, which would keep the default's
+    ``ogbench`` task beside a new ``gym_id``)."""
+
+    def init_offline_data(self, eval_budgets: tuple[int, ...], evaluate: Callable) -> None:
+        """Defaults for the dataset, the phases' step counts and the evaluation at ``eval_budgets`` (by
+        ``evaluate``, RLlib's ``custom_evaluation_function``)."""
+        self.dataset: dict[str, Any] = DatasetSpec().to_dict()  # the offline data (the `dataset` section's keys)
+        self.offline_steps: int | None = None  # None: offline training only, forever
+        self.updates_per_iteration = 1000  # gradient steps per train() call in the offline phase
+        self.online_env_steps = 0  # env steps collected by the EnvRunners after the offline phase
+        self.eval_budgets: list[int] = list(eval_budgets)  # test-time transport steps L evaluated every round
+        self.train_batch_size_per_learner = 256
+        self.env = VGFEnv
+        self.env_config = {"ogbench": "cube-single-play", "success_timing": "post"}
+        self.evaluation_interval = 1
+        self.evaluation_duration = 10
+        self.evaluation_duration_unit = "episodes"
+        self.custom_evaluation_function = evaluate
 
     @override(AlgorithmConfig)
     def environment(self, *args, env_config=NotProvided, **kwargs):
@@ -45,10 +68,61 @@ class EnvChoiceConfig(AlgorithmConfig):
         return super().environment(*args, env_config=env_config, **kwargs)
 
 
+@dataclass
+class RunCounters:
+    """What a run has done, saved in its checkpoints: the phases, the update-to-data ratio and the budget
+    schedule are read from these."""
+
+    grad_steps: int = 0
+    online_env_steps: int = 0
+    utd_carry: float = 0.0  # online gradient steps owed but not yet taken (a fractional utd_ratio carries over)
+    learner_restarts: int = 0  # remote learner groups rebuilt after losing a learner
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> RunCounters:
+        """From a checkpoint's counters; a counter an older checkpoint lacks starts at its default."""
+        return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
+
+
 class OfflineDataAlgorithm(Algorithm):
-    """``self.vgf_counters`` (gradient steps, online env steps, ...) saved with and restored from checkpoints; the
-    offline dataset sent once to remote learners; an update round on every learner. Subclasses set
-    ``vgf_counters`` and ``_learners_have_data = False`` in ``setup``."""
+    """The scaffold VGF and every baseline build on: the dataset resolved once on the driver and sent once to
+    remote learners, ``vgf_counters`` (a ``RunCounters``) saved with and restored from checkpoints, the offline
+    phase in ``updates_per_iteration`` chunks up to ``offline_steps``, an update round on every learner, and the
+    run counters every iteration reports."""
+
+    @override(Algorithm)
+    def setup(self, config) -> None:
+        resolve_dataset(config)
+        self.vgf_counters = RunCounters()
+        self._learners_have_data = False
+        super().setup(config)
+
+    def phase(self) -> int:
+        """Offline until ``offline_steps`` gradient steps (forever when None), then online until
+        ``online_env_steps`` env steps (none for the baselines), then done."""
+        config, counters = self.config, self.vgf_counters
+        if config.offline_steps is None or counters.grad_steps < config.offline_steps:
+            return PHASE_OFFLINE
+        if counters.online_env_steps < config.online_env_steps:
+            return PHASE_ONLINE
+        return PHASE_DONE
+
+    def offline_chunk(self) -> int:
+        """Gradient steps of this iteration's offline round: ``updates_per_iteration``, or what is left of
+        ``offline_steps``."""
+        steps = self.config.updates_per_iteration
+        if self.config.offline_steps is not None:
+            steps = min(steps, self.config.offline_steps - self.vgf_counters.grad_steps)
+        return steps
+
+    def log_run_counters(self, phase: int) -> None:
+        """The phase and the lifetime counters, in every iteration's results."""
+        self.metrics.log_value(PHASE, phase, window=1)
+        self.metrics.log_value(GRAD_STEPS_LIFETIME, self.vgf_counters.grad_steps, window=1)
+        self.metrics.log_value(ONLINE_ENV_STEPS_LIFETIME, self.vgf_counters.online_env_steps, window=1)
 
     def _send_dataset_to_learners(self) -> None:
         """Remote learners get the offline transitions through the object store, not the file path: on a
@@ -78,19 +152,19 @@ class OfflineDataAlgorithm(Algorithm):
     @override(Algorithm)
     def step(self) -> dict:
         """RLlib's ``step`` with its standard counters where an offline iteration has none (``with_rllib_counters``)."""
-        return with_rllib_counters(super().step(), int(self.vgf_counters.get("online_env_steps", 0)))
+        return with_rllib_counters(super().step(), self.vgf_counters.online_env_steps)
 
     @override(Algorithm)
     def get_state(self, *args, **kwargs) -> dict[str, Any]:
         state = super().get_state(*args, **kwargs)
-        state[COUNTERS_KEY] = dict(self.vgf_counters)
+        state[COUNTERS_KEY] = self.vgf_counters.to_dict()
         return state
 
     @override(Algorithm)
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
         if COUNTERS_KEY in state:
-            self.vgf_counters = dict(state[COUNTERS_KEY])
+            self.vgf_counters = RunCounters.from_dict(state[COUNTERS_KEY])
 
 
 # What RLlib reports under FAULT_TOLERANCE_STATS about its EnvRunners.
@@ -128,11 +202,17 @@ def log_update_round(metrics: MetricsLogger, num_steps: int, batch_size: int) ->
     metrics.log_value((MODULE_ID, NUM_MODULE_STEPS_TRAINED), trained, reduce="sum")
 
 
-class LazyReplay:
-    """A learner's ``buffer``: installed by the driver for remote learners (``install_offline_data``), read from
-    the dataset file by a learner in the driver process on first use."""
+RNG_STATE_KEY = "vgf_rng_state"  # a learner's sampling RNG in its checkpointed state
+LEGACY_RNG_STATE_KEYS = ("baseline_rng_state",)  # where older baseline checkpoints kept it
+
+
+class OfflineDataLearner:
+    """The learner half of the scaffold, mixed in before RLlib's learner class: its ``buffer`` (installed by the
+    driver for remote learners, read from the dataset file by a learner in the driver process on first use) and
+    its minibatch-sampling RNG, one stream per rank, saved in its state. Call ``init_sampling()`` in ``build``."""
 
     _buffer: OfflineOnlineReplay | None
+    rng_stream = 0  # separates one learner class's sampling stream from another's at the same seed
 
     def install_offline_data(self, data: dict, reward_scale: float = 1.0) -> int:
         """Take the (already scaled) offline transitions; ``reward_scale`` is the dataset's reward factor, which
@@ -145,6 +225,28 @@ class LazyReplay:
             data, info = load_transitions(DatasetSpec.from_dict(self.config.dataset))
             self.install_offline_data(data, info["reward_scale"])
         return self._buffer
+
+    def init_sampling(self) -> None:
+        self._buffer = None  # loaded on first use: evaluation needs no dataset
+        self.rng = torch.Generator(device=learner_device(self))
+        self.reseed(0)
+
+    def reseed(self, restarts: int) -> None:
+        """The sampling RNG of this rank; a rebuilt learner group (``restarts``) draws a new stream per rank, since
+        every learner took one survivor's state."""
+        self.rng.manual_seed(int(self.config.seed or 0) * 1000 + self.rng_stream + learner_rank() + 7919 * restarts)
+
+    def get_state(self, *args, **kwargs) -> dict[str, Any]:
+        state = super().get_state(*args, **kwargs)
+        state[RNG_STATE_KEY] = self.rng.get_state()  # step counters live in the algorithm's state
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        for key in (RNG_STATE_KEY, *LEGACY_RNG_STATE_KEYS):
+            if key in state:
+                self.rng.set_state(state[key])
+                break
 
 
 def resolve_dataset(config) -> None:

@@ -6,13 +6,18 @@ up to ``max_batch_size`` of them into one module call, rows with different budge
 
 
 import socket
+import time
 from typing import Any
 
+import ray
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from ray import serve
 
 from vgf_ray.errors import InputError
+from vgf_ray.experiment import init_ray
+from vgf_ray.experiment.interrupt import StopRequest
+from vgf_ray.experiment.schema import DEFAULTS
 from vgf_ray.serving.defaults import (
     DEFAULT_BATCH_WAIT_MS,
     DEFAULT_MAX_BATCH_SIZE,
@@ -108,14 +113,6 @@ def start(app, port: int = DEFAULT_PORT) -> str:
 def serve_until_stopped(app, port: int, replicas: int) -> int:
     """``vgf-ray serve``: a local Ray, the app on ``HOST:port`` until SIGINT or SIGTERM, then Serve and Ray shut
     down (no Serve actor is left behind). Returns the signal's exit code."""
-    import time
-
-    import ray
-
-    from vgf_ray.experiment import init_ray
-    from vgf_ray.experiment.interrupt import StopRequest
-    from vgf_ray.experiment.schema import DEFAULTS
-
     check_port_free(port)
     init_ray({"ray": DEFAULTS["ray"] | {"num_cpus": max(DEFAULTS["ray"]["num_cpus"], replicas + 1)}})
     try:

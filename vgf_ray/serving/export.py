@@ -71,7 +71,11 @@ def _onnx(function: ActingFunction, examples: tuple, out: Path, metadata: dict) 
                          ) from None
     batch = torch.export.Dim("batch")
     with warnings.catch_warnings(), _quiet_logger("torch.onnx"):  # its notes on torchvision ops it skips
-        warnings.simplefilter("ignore")
+        # torch's notes on the shared batch axis (obs and noise, as intended) and on torch.utils._pytree's
+        # LeafSpec, which its exporter still uses
+        warnings.filterwarnings("ignore", message=r"# The axis name: batch will not be used", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                category=FutureWarning)
         program = torch.onnx.export(function, examples, input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
                                     dynamo=True, verbose=False, dynamic_shapes={"obs": {0: batch}, "noise": {0: batch}},
                                     custom_translation_table={torch.ops.aten.sort.stable: _stable_sort})

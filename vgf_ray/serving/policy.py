@@ -10,11 +10,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
 import torch
+from ray.rllib.core.rl_module.rl_module import RLModule
 
+from vgf_ray import __version__
 from vgf_ray.core.fused_acting import fused_settings, pack_weights
 from vgf_ray.errors import InputError
+from vgf_ray.rllib.batched_evaluation import greedy_actions
+from vgf_ray.rllib.checkpoint_check import (
+    CTOR_ARGS,
+    MODULE_DIR,
+    CheckpointError,
+    check_checkpoint,
+    load_checkpoint_file,
+)
+from vgf_ray.rllib.compat import ALGORITHM_STATE_FILE, saved_class, saved_ctor_args
+from vgf_ray.rllib.evaluation import evaluation_step_size
+from vgf_ray.rllib.shared import OfflineDataAlgorithm
 from vgf_ray.serving.acting import greedy_action, to_env_box
 
 MAX_BUDGET = 32  # transport steps a request may ask for: the paper's budgets are 0..3, the toy's up to 20
@@ -36,8 +50,6 @@ class PolicySpec:
     observation_space: dict = field(default_factory=dict)
 
     def info(self) -> dict[str, Any]:
-        from vgf_ray import __version__
-
         return {"algorithm": self.algorithm, "checkpoint": self.checkpoint, "version": __version__,
                 "observation_space": self.observation_space,
                 "action_space": {"shape": [len(self.action_low)], "low": self.action_low.tolist(),
@@ -92,8 +104,6 @@ class ServedPolicy:
         return actions.cpu().numpy(), q.cpu().numpy()
 
     def _baseline_act(self, obs: torch.Tensor) -> np.ndarray:
-        from vgf_ray.rllib.batched_evaluation import greedy_actions
-
         unit = torch.as_tensor(greedy_actions(self.module, obs.cpu().numpy(), [0] * obs.shape[0], 0.0))
         return to_env_box(unit, self._low.cpu(), self._high.cpu()).numpy()
 
@@ -101,11 +111,6 @@ class ServedPolicy:
 def load_module(checkpoint: str | Path) -> tuple[Any, Any, dict]:
     """``(RLModule, the run's AlgorithmConfig, its counters)`` from a checkpoint ``evaluate`` accepts; a bad one
     raises ``CheckpointError`` with the same one-line message."""
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    from vgf_ray.rllib.checkpoint_check import CTOR_ARGS, MODULE_DIR, load_checkpoint_file
-    from vgf_ray.rllib.compat import ALGORITHM_STATE_FILE, saved_class, saved_ctor_args
-
     folder = checked_checkpoint(checkpoint)
     state = saved_ctor_args(load_checkpoint_file(folder / CTOR_ARGS))[0][0]
     config = saved_class(state).from_state(state)
@@ -117,9 +122,6 @@ def load_module(checkpoint: str | Path) -> tuple[Any, Any, dict]:
 def checked_checkpoint(checkpoint: str | Path, flag: str = "serve") -> Path:
     """The checkpoint's folder once ``check_checkpoint`` accepts it as VGF's or a baseline's, with the run's
     settings (env, default budget) that serving needs; else ``CheckpointError``."""
-    from vgf_ray.rllib.checkpoint_check import CTOR_ARGS, CheckpointError, check_checkpoint
-    from vgf_ray.rllib.shared import OfflineDataAlgorithm
-
     folder = Path(check_checkpoint(checkpoint, flag, whole_run=False, accept=OfflineDataAlgorithm))
     if not (folder / CTOR_ARGS).exists():
         raise CheckpointError(f"{flag} {checkpoint}: no {CTOR_ARGS}: the run's settings (its env, its default "
@@ -128,8 +130,6 @@ def checked_checkpoint(checkpoint: str | Path, flag: str = "serve") -> Path:
 
 
 def _spec(checkpoint, module, config, counters: dict, is_vgf: bool) -> PolicySpec:
-    from vgf_ray.rllib.evaluation import evaluation_step_size
-
     low, high, obs_space = env_spaces(config)
     if is_vgf:
         values = config.budget_values(counters.get("grad_steps", 0), counters.get("online_env_steps", 0))
@@ -144,8 +144,6 @@ def _spec(checkpoint, module, config, counters: dict, is_vgf: bool) -> PolicySpe
 
 def env_spaces(config) -> tuple[np.ndarray, np.ndarray, dict]:
     """The run's env's own action box (before the [-1, 1] rescaling) and its (flattened) observation space."""
-    import gymnasium
-
     env = config.env(dict(config.env_config or {}))
     try:
         inner, native = env, env.action_space

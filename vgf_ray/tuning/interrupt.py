@@ -16,6 +16,7 @@ import time
 from types import FrameType
 from typing import Any
 
+import ray
 from ray.tune import Callback
 
 from vgf_ray.experiment.interrupt import HANDLED_SIGNALS
@@ -30,7 +31,6 @@ def stop_flag_name(sweep_name: str) -> str:
 
 
 def _stop_flag_class():
-    import ray
 
     @ray.remote(num_cpus=0)
     class StopFlag:
@@ -52,8 +52,6 @@ class TrialStopCheck:
     """In a trial: has the sweep been asked to stop? One small actor call per iteration."""
 
     def __init__(self, flag_name: str | None):
-        import ray
-
         self.flag = None
         if flag_name:
             try:
@@ -62,8 +60,6 @@ class TrialStopCheck:
                 self.flag = None
 
     def requested(self) -> bool:
-        import ray
-
         return self.flag is not None and ray.get(self.flag.requested.remote()) is not None
 
 
@@ -95,8 +91,6 @@ class SweepStopCallback(Callback):
         return {**self.__dict__, "flag": None, "_previous": {}, "signum": None, "waiting": None, "stopped": False}
 
     def __enter__(self) -> SweepStopCallback:
-        import ray
-
         global _LIVE
         _LIVE = self
         self.flag = _stop_flag_class().options(name=self.flag_name, namespace=STOP_FLAG_NAMESPACE).remote()
@@ -107,8 +101,6 @@ class SweepStopCallback(Callback):
         return self
 
     def __exit__(self, *exc) -> None:
-        import ray
-
         global _LIVE
         _LIVE = None
         for sig, handler in self._previous.items():
@@ -136,8 +128,6 @@ class SweepStopCallback(Callback):
         if self.signum is None or self.stopped:
             return
         if self.waiting is None:
-            import ray
-
             ray.get(self.flag.request.remote(self.signum))
             self.waiting = {t.trial_id for t in trials if t.status == "RUNNING"}
         running = {t.trial_id for t in trials if t.status == "RUNNING"}

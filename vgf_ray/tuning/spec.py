@@ -29,15 +29,24 @@ run): each trial resumes the checkpoint (networks, optimizers, replay, counters,
 from __future__ import annotations
 
 import copy
+import importlib.util
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+
 from vgf_ray.core.schedule import SCHEDULE_KEYS
+from vgf_ray.errors import ExperimentError
+from vgf_ray.experiment.build import build_config
+from vgf_ray.experiment.environment import resolve_env
 from vgf_ray.experiment.history import HISTORY_JSON, read_history
-from vgf_ray.experiment.schema import ExperimentError
-from vgf_ray.metrics import ITERATION, LOSS_METRICS, reported_evaluation_metrics
+from vgf_ray.metrics import DEFAULT_BUDGETS, ITERATION, LOSS_METRICS, SCORE_REFERENCE, reported_evaluation_metrics
+from vgf_ray.rllib.checkpoint_check import check_checkpoint
 
 SWEEP_KEYS = ("metric", "mode", "num_samples", "max_concurrent_trials", "stop", "search_space", "grid", "scheduler",
               "searcher", "checkpoint_interval", "start_from")
@@ -106,8 +115,6 @@ def _candidates(dotted: str, spec: Any, where: str) -> tuple[str, list]:
 
 
 def tune_space(spec: dict) -> Any:
-    from ray import tune
-
     kind, values = next(iter(spec.items()))
     if kind == "grid":
         return tune.grid_search(values)
@@ -145,8 +152,6 @@ class SweepSpec:
         return self.scheduler["type"] not in ("pbt", "pb2")
 
     def build_scheduler(self, iterations: int):
-        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
-
         kind, s = self.scheduler["type"], self.scheduler
         if kind == "asha":
             return ASHAScheduler(time_attr="training_iteration", max_t=iterations,
@@ -171,8 +176,6 @@ class SweepSpec:
     def build_searcher(self):
         if self.searcher != "optuna":
             return None
-        from ray.tune.search import ConcurrencyLimiter
-        from ray.tune.search.optuna import OptunaSearch
 
         return ConcurrencyLimiter(OptunaSearch(), max_concurrent=self.max_concurrent_trials)
 
@@ -180,9 +183,6 @@ class SweepSpec:
 def _start_from(path: Any, exp: dict, iterations: int, budgets_interval: int) -> tuple[str | None, int]:
     """``(checkpoint folder, its iteration)`` of ``sweep.start_from``: a complete VGF checkpoint of this task and
     these networks (checked once here, for every trial), at an iteration the trials can continue from."""
-    from vgf_ray.experiment.build import build_config
-    from vgf_ray.rllib.checkpoint_check import check_checkpoint
-
     if path is None:
         return None, 0
     where = "sweep.start_from"
@@ -205,91 +205,126 @@ def _start_from(path: Any, exp: dict, iterations: int, budgets_interval: int) ->
 def _scheduler(raw: Any, budgets_interval: int, iterations: int,
                start: int = 0) -> tuple[dict[str, Any], dict[str, dict]]:
     """Checks the scheduler over a trial's ``iterations`` Tune iterations, which begin after iteration ``start``."""
-    where = "sweep.scheduler"
     raw = {"type": raw} if isinstance(raw, str) else dict(raw or {"type": "fifo"})
     kind = raw.get("type", "fifo")
     if kind not in SCHEDULERS:
-        raise ExperimentError(f"{where}.type: {kind!r} is not one of {SCHEDULERS}")
+        raise ExperimentError(f"sweep.scheduler.type: {kind!r} is not one of {SCHEDULERS}")
     raw["type"] = kind
     unknown = sorted(set(raw) - SCHEDULER_FIELDS[kind])
     if unknown:
-        raise ExperimentError(f"{where}: unknown field(s) {unknown} for {kind}; fields: "
+        raise ExperimentError(f"sweep.scheduler: unknown field(s) {unknown} for {kind}; fields: "
                               f"{sorted(SCHEDULER_FIELDS[kind])}")
-    mutations: dict[str, dict] = {}
     if kind == "asha":
-        raw.setdefault("grace_period", budgets_interval)
-        raw.setdefault("reduction_factor", 2)
-        grace, factor = raw["grace_period"], raw["reduction_factor"]
-        if not isinstance(grace, int) or grace < 1 or grace % budgets_interval:
-            raise ExperimentError(f"{where}.grace_period: {grace!r} must be a positive multiple of "
-                                  f"evaluation.interval ({budgets_interval}) so every rung sees a fresh evaluation")
-        if not isinstance(factor, int) or factor < 2:
-            raise ExperimentError(f"{where}.reduction_factor: expected an integer >= 2, got {factor!r}")
-    if kind in ("pbt", "pb2"):
-        interval = raw.get("perturbation_interval")
-        if not isinstance(interval, int) or interval < 1:
-            raise ExperimentError(f"{where}.perturbation_interval: expected an integer >= 1, got {interval!r}")
-        points = [start + p for p in range(interval, iterations + 1, interval)]
-        if not points:
-            raise ExperimentError(f"{where}.perturbation_interval {interval} exceeds the iterations a trial trains "
-                                  f"({iterations}): "
-                                  "PBT would never perturb")
-        missed = [p for p in points if p % budgets_interval]
-        if len(missed) == len(points):
-            raise ExperimentError(f"{where}.perturbation_interval {interval} misses every evaluation "
-                                  f"(evaluation.interval {budgets_interval}, iterations {iterations}): make it a "
-                                  "multiple of evaluation.interval")
-        if missed:
-            raise ExperimentError(f"{where}.perturbation_interval {interval} misses the evaluation at iterations "
-                                  f"{missed[:5]}: make it a multiple of evaluation.interval ({budgets_interval})")
-        field_name = "hyperparam_mutations" if kind == "pbt" else "hyperparam_bounds"
-        entries = raw.get(field_name)
-        if not isinstance(entries, dict) or not entries:
-            raise ExperimentError(f"{where}.{field_name}: expected a non-empty mapping of keys to mutate")
-        for key, spec in entries.items():
-            entry = f"{where}.{field_name}.{key}"
-            if key not in MUTABLE_KEYS:
-                raise ExperimentError(f"{entry}: {kind} may mutate only {sorted(MUTABLE_KEYS)} (what a "
-                                      "budget_schedule can replay)")
-            if kind == "pb2":
-                if key in INTEGER_KEYS:
-                    raise ExperimentError(f"{entry}: PB2 searches continuous values; {key} takes whole numbers "
-                                          "(use pbt with a choice list)")
-                spec = {"uniform": spec}
-            space_kind, _ = _candidates(key, spec, entry)
-            if space_kind == "grid":
-                raise ExperimentError(f"{entry}: grid is not a mutation; use choice")
-            if key in INTEGER_KEYS and space_kind != "choice":
-                raise ExperimentError(f"{entry}: {key} takes whole numbers; PBT perturbs numbers by x0.8/x1.2, so "
-                                      "give a choice list")
-            mutations[key] = spec
-    return raw, mutations
+        _check_asha(raw, budgets_interval)
+    if kind not in ("pbt", "pb2"):
+        return raw, {}
+    _check_perturbation_interval(raw.get("perturbation_interval"), budgets_interval, iterations, start)
+    return raw, _mutations(raw, kind)
+
+
+def _check_asha(raw: dict, budgets_interval: int) -> None:
+    """ASHA's rungs fall on evaluations; defaults filled in place."""
+    raw.setdefault("grace_period", budgets_interval)
+    raw.setdefault("reduction_factor", 2)
+    grace, factor = raw["grace_period"], raw["reduction_factor"]
+    if not isinstance(grace, int) or grace < 1 or grace % budgets_interval:
+        raise ExperimentError(f"sweep.scheduler.grace_period: {grace!r} must be a positive multiple of "
+                              f"evaluation.interval ({budgets_interval}) so every rung sees a fresh evaluation")
+    if not isinstance(factor, int) or factor < 2:
+        raise ExperimentError(f"sweep.scheduler.reduction_factor: expected an integer >= 2, got {factor!r}")
+
+
+def _check_perturbation_interval(interval: Any, budgets_interval: int, iterations: int, start: int) -> None:
+    """PBT and PB2 perturb on fresh evaluations only, at least once in a trial."""
+    where = "sweep.scheduler.perturbation_interval"
+    if not isinstance(interval, int) or interval < 1:
+        raise ExperimentError(f"{where}: expected an integer >= 1, got {interval!r}")
+    points = [start + p for p in range(interval, iterations + 1, interval)]
+    if not points:
+        raise ExperimentError(f"{where} {interval} exceeds the iterations a trial trains ({iterations}): "
+                              "PBT would never perturb")
+    missed = [p for p in points if p % budgets_interval]
+    if len(missed) == len(points):
+        raise ExperimentError(f"{where} {interval} misses every evaluation (evaluation.interval {budgets_interval}, "
+                              f"iterations {iterations}): make it a multiple of evaluation.interval")
+    if missed:
+        raise ExperimentError(f"{where} {interval} misses the evaluation at iterations {missed[:5]}: make it a "
+                              f"multiple of evaluation.interval ({budgets_interval})")
+
+
+def _mutations(raw: dict, kind: str) -> dict[str, dict]:
+    """PBT's ``hyperparam_mutations`` or PB2's ``hyperparam_bounds``, each a key a budget schedule can replay."""
+    field_name = "hyperparam_mutations" if kind == "pbt" else "hyperparam_bounds"
+    entries = raw.get(field_name)
+    if not isinstance(entries, dict) or not entries:
+        raise ExperimentError(f"sweep.scheduler.{field_name}: expected a non-empty mapping of keys to mutate")
+    mutations: dict[str, dict] = {}
+    for key, spec in entries.items():
+        entry = f"sweep.scheduler.{field_name}.{key}"
+        if key not in MUTABLE_KEYS:
+            raise ExperimentError(f"{entry}: {kind} may mutate only {sorted(MUTABLE_KEYS)} (what a "
+                                  "budget_schedule can replay)")
+        if kind == "pb2":
+            if key in INTEGER_KEYS:
+                raise ExperimentError(f"{entry}: PB2 searches continuous values; {key} takes whole numbers "
+                                      "(use pbt with a choice list)")
+            spec = {"uniform": spec}
+        space_kind, _ = _candidates(key, spec, entry)
+        if space_kind == "grid":
+            raise ExperimentError(f"{entry}: grid is not a mutation; use choice")
+        if key in INTEGER_KEYS and space_kind != "choice":
+            raise ExperimentError(f"{entry}: {key} takes whole numbers; PBT perturbs numbers by x0.8/x1.2, so "
+                                  "give a choice list")
+        mutations[key] = spec
+    return mutations
 
 
 def is_scored(exp: dict) -> bool:
     """Whether the experiment's evaluations report a normalized score (its env has a score reference)."""
-    from vgf_ray.experiment.build import resolve_env
-    from vgf_ray.metrics import SCORE_REFERENCE
-
     resolve_env(exp)
     return SCORE_REFERENCE in exp["env"]
 
 
 def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
     """Check the ``sweep`` section against the experiment; raises ``ExperimentError`` naming the entry."""
-    from vgf_ray.experiment.build import build_config
-
     raw = dict(exp.get("sweep") or {})
     unknown = sorted(set(raw) - set(SWEEP_KEYS))
     if unknown:
         raise ExperimentError(f"sweep: unknown key(s) {unknown}; known: {sorted(SWEEP_KEYS)}")
-    budgets = list(exp["evaluation"].get("budgets", [0, 1, 2, 3]))
+    interval = _evaluation_interval(exp, iterations)
+    start_from, start = _start_from(raw.get("start_from"), exp, iterations, interval)
+    metric, mode, stop = _objective(raw, exp)
+    space = _search_space(raw)
+    scheduler, mutations = _scheduler(raw.get("scheduler"), interval, iterations - start, start)
+    searcher = _searcher(raw, scheduler["type"], space)
+    _check_population(raw, scheduler["type"])
+    schedule_keys = {f"training.{k}" for k in (exp["training"].get("budget_schedule") or {})}
+    clash = sorted(schedule_keys & set(mutations))
+    if clash:
+        raise ExperimentError(f"sweep.scheduler: {clash} are both mutated and set by training.budget_schedule; "
+                              "drop one")
+    if not space and not mutations:
+        raise ExperimentError("sweep: nothing to search (give search_space, grid or scheduler mutations)")
+    _check_candidates(exp, space, mutations, scheduler["type"])
+    return SweepSpec(metric=metric, mode=mode, num_samples=raw.get("num_samples", 1),
+                     max_concurrent_trials=raw.get("max_concurrent_trials", 1), stop=stop, search_space=space,
+                     scheduler=scheduler, searcher=searcher,
+                     checkpoint_interval=_checkpoint_interval(raw, scheduler, exp),
+                     mutations=mutations, start_from=start_from, start_iteration=start)
+
+
+def _evaluation_interval(exp: dict, iterations: int) -> int:
+    """Trials are compared on their last evaluation, so the run must end on one."""
     interval = exp["evaluation"].get("interval")
     if not interval or iterations % int(interval):
         raise ExperimentError(f"sweep: trials are compared on their last evaluation: make iterations ({iterations}) "
                               f"a multiple of evaluation.interval ({interval})")
-    interval = int(interval)
-    start_from, start = _start_from(raw.get("start_from"), exp, iterations, interval)
+    return int(interval)
+
+
+def _objective(raw: dict, exp: dict) -> tuple[str, str, dict[str, float]]:
+    """``(metric, mode, stop)``: a metric the runs report, its direction, and early-stop thresholds."""
+    budgets = list(exp["evaluation"].get("budgets", DEFAULT_BUDGETS))
     scored = is_scored(exp)
     metric = raw.get("metric", "evaluation/best_score" if scored else "evaluation/best_success")
     reported = [*reported_evaluation_metrics(budgets, scored), *LOSS_METRICS]
@@ -307,51 +342,55 @@ def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
     if not isinstance(stop, dict) or any(k not in reported or not isinstance(v, (int, float)) for k, v in stop.items()):
         raise ExperimentError(f"sweep.stop: expected {{metric: threshold}} over reported metrics "
                               f"({', '.join(reported)}), got {stop!r}")
+    return metric, mode, stop
+
+
+def _search_space(raw: dict) -> dict[str, dict]:
+    """``grid`` and ``search_space`` as one space (``{dotted key: spec}``), each key given once."""
     for key in ("grid", "search_space"):
         if not isinstance(raw.get(key) or {}, dict):
             raise ExperimentError(f"sweep.{key}: expected a mapping of dotted experiment keys, got {raw[key]!r}")
-    space: dict[str, dict] = {}
-    for dotted, values in (raw.get("grid") or {}).items():
-        space[dotted] = {"grid": values}
+    space: dict[str, dict] = {dotted: {"grid": values} for dotted, values in (raw.get("grid") or {}).items()}
     for dotted, spec in (raw.get("search_space") or {}).items():
         if dotted in space:
             raise ExperimentError(f"sweep.search_space.{dotted}: also in sweep.grid; give it once")
         space[dotted] = spec
-    scheduler, mutations = _scheduler(raw.get("scheduler"), interval, iterations - start, start)
-    searcher = (raw.get("searcher") or {"type": "random"})
+    return space
+
+
+def _searcher(raw: dict, scheduler: str, space: dict[str, dict]) -> str:
+    """The searcher's name; Optuna (an optional extra) only where it can choose the configs."""
+    searcher = raw.get("searcher") or {"type": "random"}
     searcher = searcher.get("type") if isinstance(searcher, dict) else searcher
     if searcher not in SEARCHERS:
         raise ExperimentError(f"sweep.searcher.type: {searcher!r} is not one of {SEARCHERS}")
-    if searcher == "optuna":
-        if scheduler["type"] in ("pbt", "pb2"):
-            raise ExperimentError(f"sweep.searcher: optuna cannot be combined with {scheduler['type']} (Tune's "
-                                  "population schedulers choose configs themselves)")
-        if any("grid" in spec for spec in space.values()):
-            raise ExperimentError("sweep.searcher: optuna does not take grid entries; use choice")
-        try:
-            import optuna  # noqa: F401
-        except ImportError as err:
-            raise ExperimentError("sweep.searcher: optuna is not installed (pip install 'vgf_ray[tune]')") from err
-    if scheduler["type"] == "pb2":
-        try:
-            import sklearn  # noqa: F401
-        except ImportError as err:
-            raise ExperimentError("sweep.scheduler: pb2 needs scikit-learn (pip install 'vgf_ray[tune]')") from err
-    if scheduler["type"] in ("pbt", "pb2") and raw.get("max_concurrent_trials", 1) < raw.get("num_samples", 1):
+    if searcher != "optuna":
+        return searcher
+    if scheduler in ("pbt", "pb2"):
+        raise ExperimentError(f"sweep.searcher: optuna cannot be combined with {scheduler} (Tune's population "
+                              "schedulers choose configs themselves)")
+    if any("grid" in spec for spec in space.values()):
+        raise ExperimentError("sweep.searcher: optuna does not take grid entries; use choice")
+    if importlib.util.find_spec("optuna") is None:
+        raise ExperimentError("sweep.searcher: optuna is not installed (pip install 'vgf_ray[tune]')")
+    return searcher
+
+
+def _check_population(raw: dict, scheduler: str) -> None:
+    """PB2 needs scikit-learn; a population must start all at once."""
+    if scheduler == "pb2" and importlib.util.find_spec("sklearn") is None:
+        raise ExperimentError("sweep.scheduler: pb2 needs scikit-learn (pip install 'vgf_ray[tune]')")
+    if scheduler in ("pbt", "pb2") and raw.get("max_concurrent_trials", 1) < raw.get("num_samples", 1):
         raise ExperimentError(
             f"sweep.max_concurrent_trials {raw.get('max_concurrent_trials', 1)} < num_samples "
-            f"{raw.get('num_samples', 1)} with {scheduler['type']}: Tune would create the other trials only after "
+            f"{raw.get('num_samples', 1)} with {scheduler}: Tune would create the other trials only after "
             "these finish, so they never join the population. Set it to num_samples; the cluster's resources "
             "decide how many trials run at once, and synch PBT pauses the leaders for the others")
-    schedule_keys = {f"training.{k}" for k in (exp["training"].get("budget_schedule") or {})}
-    clash = sorted(schedule_keys & set(mutations))
-    if clash:
-        raise ExperimentError(f"sweep.scheduler: {clash} are both mutated and set by training.budget_schedule; "
-                              "drop one")
-    if not space and not mutations:
-        raise ExperimentError("sweep: nothing to search (give search_space, grid or scheduler mutations)")
-    # Every key and every candidate value must make a valid experiment.
-    mutation_field = "hyperparam_mutations" if scheduler["type"] == "pbt" else "hyperparam_bounds"
+
+
+def _check_candidates(exp: dict, space: dict[str, dict], mutations: dict[str, dict], scheduler: str) -> None:
+    """Every key and every candidate value must make a valid experiment."""
+    mutation_field = "hyperparam_mutations" if scheduler == "pbt" else "hyperparam_bounds"
     for dotted, spec in {**mutations, **space}.items():
         where = f"sweep.search_space.{dotted}" if dotted in space else f"sweep.scheduler.{mutation_field}.{dotted}"
         _check_key(dotted, where)
@@ -361,12 +400,13 @@ def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
                 build_config(apply_params(exp, {dotted: value}))
             except (ValueError, TypeError) as err:
                 raise ExperimentError(f"{where}: value {value!r} is not valid: {err}") from err
-    checkpoint_interval = raw.get("checkpoint_interval")
-    if checkpoint_interval is None:
-        checkpoint_interval = scheduler.get("perturbation_interval") or int(exp.get("checkpoint_every") or 0)
-    if isinstance(checkpoint_interval, bool) or not isinstance(checkpoint_interval, int) or checkpoint_interval < 0:
-        raise ExperimentError(f"sweep.checkpoint_interval: expected an integer >= 0, got {checkpoint_interval!r}")
-    return SweepSpec(metric=metric, mode=mode, num_samples=raw.get("num_samples", 1),
-                     max_concurrent_trials=raw.get("max_concurrent_trials", 1), stop=stop, search_space=space,
-                     scheduler=scheduler, searcher=searcher, checkpoint_interval=checkpoint_interval,
-                     mutations=mutations, start_from=start_from, start_iteration=start)
+
+
+def _checkpoint_interval(raw: dict, scheduler: dict[str, Any], exp: dict) -> int:
+    """Iterations between a trial's checkpoints: given, else PBT's perturbation interval, else the experiment's."""
+    interval = raw.get("checkpoint_interval")
+    if interval is None:
+        interval = scheduler.get("perturbation_interval") or int(exp.get("checkpoint_every") or 0)
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
+        raise ExperimentError(f"sweep.checkpoint_interval: expected an integer >= 0, got {interval!r}")
+    return interval

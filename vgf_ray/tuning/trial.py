@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ray import tune
+
 from vgf_ray.experiment.history import tune_result
 from vgf_ray.experiment.runner import run_experiment, save_checkpoint
 from vgf_ray.metrics import ITERATION
@@ -31,8 +33,6 @@ class TuneReporter:
         self.stop_check = stop_check
 
     def __call__(self, algo, history: list[dict], lineage: list[dict]) -> None:
-        from ray import tune
-
         metrics = tune_result(history, self.budgets)
         iteration = history[-1][ITERATION]
         stopping = self.stop_check is not None and iteration < self.total and self.stop_check.requested()
@@ -63,8 +63,6 @@ def run_trial(params: dict[str, Any], base_exp: dict, iterations: int, checkpoin
               start_from: str | None = None, start_iteration: int = 0, stop_flag: str | None = None) -> None:
     """Tune's function trainable (bound with ``tune.with_parameters``); a new trial resumes ``start_from``;
     ``stop_flag`` names the driver's stop-request actor (``tuning.interrupt``)."""
-    from ray import tune
-
     context = tune.get_context()
     exp = trial_experiment(base_exp, params, context.get_trial_dir(), context.get_trial_name())
     exp["iterations"] = iterations

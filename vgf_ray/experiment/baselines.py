@@ -24,7 +24,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from vgf_ray.experiment.schema import BASELINES, ExperimentError
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from vgf_ray.baselines.algorithms import CONFIG_CLASSES
+from vgf_ray.baselines.offline_format import ensure_rllib_offline_data
+from vgf_ray.baselines.policy import POLICIES, baseline_catalog
+from vgf_ray.baselines.q_network import Q_NETWORK_CATALOGS
+from vgf_ray.errors import ExperimentError
+from vgf_ray.experiment.environment import resolve_env
+from vgf_ray.experiment.resources import apply_run_settings, initial_learner_gpus
+from vgf_ray.metrics import BASELINES, DEFAULT_BUDGETS
+from vgf_ray.rllib.algorithm import EXTRA_KEYS, HPARAM_KEYS
 
 SHARED_KEYS = ("offline_steps", "updates_per_iteration", "train_batch_size_per_learner", "discount",
                "data_pipeline", "online_env_steps")
@@ -40,7 +50,6 @@ RECOMMENDED: dict[str, dict[str, Any]] = {
 
 
 def _vgf_only_keys() -> set[str]:
-    from vgf_ray.rllib.config import EXTRA_KEYS, HPARAM_KEYS
 
     return set(HPARAM_KEYS + EXTRA_KEYS) - set(SHARED_KEYS)
 
@@ -85,15 +94,6 @@ def _pop_choice(own: dict, algorithm: str, key: str, choices: list[str], absent_
 
 def build_baseline_config(exp: dict):
     """The RLlib config of ``exp['algorithm']``: the same env, dataset, seed, evaluation and resources as VGF's."""
-    import torch
-    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-
-    from vgf_ray.baselines.algorithms import CONFIG_CLASSES
-    from vgf_ray.baselines.offline_format import ensure_rllib_offline_data
-    from vgf_ray.baselines.policy import POLICIES, baseline_catalog
-    from vgf_ray.baselines.q_network import Q_NETWORK_CATALOGS
-    from vgf_ray.experiment.build import learner_gpus, resolve_env
-
     resolve_env(exp)
     algorithm = exp["algorithm"]
     shared, own, unused = baseline_settings(algorithm, exp["training"])
@@ -102,8 +102,7 @@ def build_baseline_config(exp: dict):
                               "VGF's); set it to 0")
     if unused:
         print(f"note: {algorithm} ignores VGF's training keys {unused}", flush=True)
-    ev, res = exp["evaluation"], exp["resources"]
-    if list(ev.get("budgets", [0])) not in ([0], [0, 1, 2, 3]):
+    if list(exp["evaluation"].get("budgets", [0])) not in ([0], list(DEFAULT_BUDGETS)):
         print(f"note: {algorithm} has no transport budget; it is evaluated once per round, reported as budget 0",
               flush=True)
     model = own.pop("model")
@@ -122,15 +121,7 @@ def build_baseline_config(exp: dict):
         config.rl_module(model_config=model)
         if q_network is not None or policy is not None:
             config.rl_module(rl_module_spec=RLModuleSpec(catalog_class=baseline_catalog(q_network, policy)))
-        config.evaluation(evaluation_interval=ev.get("interval", 1), evaluation_duration=int(ev.get("episodes", 10)),
-                          evaluation_num_env_runners=int(ev.get("num_env_runners", 0)))
-        num_learners = int(res.get("num_learners", 0))
-        config.learners(num_learners=num_learners, num_gpus_per_learner=learner_gpus(
-            res.get("num_gpus_per_learner", "auto"), num_learners, torch.cuda.is_available(), 0.0))
-        config.env_runners(num_env_runners=int(res.get("num_env_runners", 0)),
-                           num_envs_per_env_runner=int(res.get("num_envs_per_env_runner", 1)),
-                           num_cpus_per_env_runner=res.get("num_cpus_per_env_runner", 1))
-        config.debugging(seed=int(exp["seed"]))
+        apply_run_settings(config, exp, initial_learner_gpus(exp))
         config.offline_data(dataset_num_iters_per_learner=config.updates_per_iteration)
         if config.data_pipeline == "rllib":
             config.offline_data(input_=[str(ensure_rllib_offline_data(config.dataset))])
