@@ -219,7 +219,8 @@ def table(results: dict, budgets: list[int], episodes: int, metric: str = SUCCES
 
 
 # The arms a study's record puts in the README's headline table (the algorithms, not their variants).
-HEADLINE_ARMS = {"vgf": "VGF", "bc": "BC (RLlib)", "iql": "IQL (RLlib)", "cql": "CQL (RLlib)"}
+HEADLINE_ARMS = {"vgf": "VGF", "bc": "BC (RLlib)", "iql": "IQL (RLlib)",
+                 "iql-locomotion": "IQL (RLlib, locomotion settings)", "cql": "CQL (RLlib)"}
 
 
 def write_study_record(out: Path, task: str, results: dict, budgets: list[int], metric: str, steps: int,
