@@ -66,7 +66,8 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="vgf-setup-"))
     clone = work / "clone"
-    shutil.rmtree(clone, ignore_errors=True)
+    for leftover in ("clone", "tmp", "data"):  # a reused --workdir must not hide a step (a cached dataset)
+        shutil.rmtree(work / leftover, ignore_errors=True)
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
                             check=True).stdout.strip()
