@@ -47,3 +47,12 @@ def test_no_module_but_compat_touches_a_private_rllib_name():
                  for path in sorted(PACKAGE.rglob("*.py")) if path.name != "compat.py"
                  for number, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
     assert offenders == []
+
+
+def test_checkpoints_that_name_the_config_s_former_module_still_load():
+    """A checkpoint from before ``VGFConfig`` moved pickles it as ``vgf_ray.rllib.config.VGFConfig``."""
+    import pickle
+
+    from vgf_ray.rllib import VGFConfig
+
+    assert pickle.loads(b"cvgf_ray.rllib.config\nVGFConfig\n.") is VGFConfig
