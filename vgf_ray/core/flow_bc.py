@@ -51,10 +51,17 @@ class FlowBehaviorModel(nn.Module):
         flow_steps: int | None = None,
     ) -> torch.Tensor:
         """Draw ``num_samples`` actions per state: ``obs [B, obs_dim] -> [B, num_samples, act_dim]``."""
-        steps = self.flow_steps if flow_steps is None else flow_steps
         obs_rep = obs.unsqueeze(-2).expand(*obs.shape[:-1], num_samples, obs.shape[-1])
-        x = torch.randn((*obs_rep.shape[:-1], self.act_dim), generator=generator, device=obs.device, dtype=obs.dtype)
-        t = torch.empty((*x.shape[:-1], 1), device=obs.device, dtype=obs.dtype)
+        noise = torch.randn((*obs_rep.shape[:-1], self.act_dim), generator=generator, device=obs.device,
+                            dtype=obs.dtype)
+        return self.flow(obs_rep, noise, flow_steps)
+
+    @torch.no_grad()
+    def flow(self, obs_rep: torch.Tensor, noise: torch.Tensor, flow_steps: int | None = None) -> torch.Tensor:
+        """The actions the Euler flow carries ``noise [..., act_dim]`` to (zero noise: the flow's central action)."""
+        steps = self.flow_steps if flow_steps is None else flow_steps
+        x = noise
+        t = torch.empty((*x.shape[:-1], 1), device=x.device, dtype=x.dtype)
         for i in range(steps):
             t.fill_(i / steps)
             x = x + self.velocity(obs_rep, x, t).to(x.dtype) / steps

@@ -1,0 +1,175 @@
+"""Is it the behavior model or the critic's choice? One trained VGF run played under acting rules that separate them.
+
+Every rule plays the same episodes (env reset seed = episode index, particle noise seeded per episode), so the
+rows differ only by the rule:
+
+- ``flow-center``: the behavior flow from zero noise, one deterministic action (what BC's Gaussian mean is to BC);
+- ``one-sample``: one behavior sample (the behavior model alone, the data's action noise kept);
+- ``best-of-N``: VGF at budget 0, the highest-Q of N behavior samples (N = the run's ``num_particles``);
+- ``worst-of-N``: the lowest-Q of the same N samples (if it scores like best-of-N, the critic ranks nothing);
+- ``best-of-N L=k``: VGF at budget k with the run's step size.
+
+Usage: python benchmarks/selection_diagnostic.py RUN_DIR [--episodes 10] [--budgets 1] [--record NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+import torch  # noqa: E402
+from records import RESULTS, write_record  # noqa: E402
+from transport_diagnostics import load_networks  # noqa: E402
+
+from vgf_ray.core.transport import TransportBudget, aggregate_ensemble  # noqa: E402
+from vgf_ray.data.mujoco_refs import normalized_score  # noqa: E402
+from vgf_ray.envs import VGFEnv  # noqa: E402
+from vgf_ray.metrics import SCORE_REFERENCE  # noqa: E402
+
+Rule = Callable[[torch.Tensor, torch.Generator], torch.Tensor]  # obs [1, o] -> action [1, d]
+
+
+def ranked_by_q(nets, obs: torch.Tensor, generator: torch.Generator, steps: int, step_size: float,
+                lowest: bool = False) -> torch.Tensor:
+    """The highest- (or lowest-) Q of N behavior samples moved ``steps`` steps; Q aggregated as acting does."""
+    obs_rep, particles = nets.sample_particles(obs, TransportBudget(steps, step_size), generator)
+    with torch.no_grad():
+        q = aggregate_ensemble(nets.q_values(obs_rep, particles), nets.hp.train_q_agg)
+    idx = q.argmin(-1) if lowest else q.argmax(-1)
+    return particles[torch.arange(particles.shape[0]), idx]
+
+
+def rules(nets, budgets: list[int], step_size: float) -> dict[str, Rule]:
+    """The acting rules, in the order the table shows them."""
+    def center(obs, generator):
+        return nets.behavior.flow(obs, torch.zeros(obs.shape[0], nets.act_dim))
+
+    def one_sample(obs, generator):
+        return nets.behavior.sample(obs, 1, generator)[:, 0]
+
+    table = {"flow-center": center, "one-sample": one_sample,
+             "best-of-N": lambda o, g: ranked_by_q(nets, o, g, 0, step_size),
+             "worst-of-N": lambda o, g: ranked_by_q(nets, o, g, 0, step_size, lowest=True)}
+    for steps in budgets:
+        table[f"best-of-N L={steps}"] = lambda o, g, s=steps: ranked_by_q(nets, o, g, s, step_size)
+    return table
+
+
+def play(env: VGFEnv, rule: Rule, episodes: int) -> tuple[list[float], list[int]]:
+    """Returns and lengths of ``episodes`` paired episodes under ``rule``."""
+    returns, lengths = [], []
+    for episode in range(episodes):
+        generator = torch.Generator().manual_seed(1000 + episode)
+        obs, _ = env.reset(seed=episode)
+        total, length, done = 0.0, 0, False
+        while not done:
+            action = rule(torch.as_tensor(obs)[None], generator)
+            obs, reward, terminated, truncated, _ = env.step(action[0].numpy())
+            total, length, done = total + reward, length + 1, terminated or truncated
+        returns.append(total)
+        lengths.append(length)
+    return returns, lengths
+
+
+def evaluate(nets, env_config: dict, table: dict[str, Rule], episodes: int) -> dict[str, dict[str, float]]:
+    """Per rule: normalized score mean and standard error over episodes, and mean episode length."""
+    low, high = env_config[SCORE_REFERENCE]
+    env, rows, start = VGFEnv(env_config), {}, time.perf_counter()
+    for name, rule in table.items():
+        returns, lengths = play(env, rule, episodes)
+        scores = np.asarray(normalized_score(np.asarray(returns), low, high))
+        rows[name] = {"score": float(scores.mean()), "stderr": float(scores.std(ddof=1) / np.sqrt(len(scores))),
+                      "length": float(np.mean(lengths))}
+        print(f"{name:>16}: score {rows[name]['score']:6.2f} ± {rows[name]['stderr']:.2f}, mean length "
+              f"{rows[name]['length']:.0f} ({time.perf_counter() - start:.0f} s)", flush=True)
+    return rows
+
+
+def across_runs(per_run: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per rule: the mean over runs (seeds) and its standard error; a single run keeps its episodes' spread."""
+    if len(per_run) == 1:
+        return per_run[0]
+    out = {}
+    for name in per_run[0]:
+        scores = np.asarray([rows[name]["score"] for rows in per_run])
+        out[name] = {"score": float(scores.mean()), "stderr": float(scores.std(ddof=1) / np.sqrt(len(scores))),
+                     "length": float(np.mean([rows[name]["length"] for rows in per_run]))}
+    return out
+
+
+def render(rows: dict[str, dict[str, float]], runs: int, episodes: int) -> str:
+    lines = ["| acting rule | normalized score | mean episode length |", "|---|---|---|"]
+    lines += [f"| {name} | {r['score']:.2f} ± {r['stderr']:.2f} | {r['length']:.0f} |" for name, r in rows.items()]
+    spread = f"over {runs} runs (seeds), each" if runs > 1 else "over"
+    return "\n".join(lines) + f"\n\nmean ± standard error {spread} {episodes} paired episodes"
+
+
+def reading(rows: dict[str, dict[str, float]]) -> list[str]:
+    """The figures' plain reading: what the critic's choice adds to one behavior sample, and the flow's own level."""
+    best, one, worst = (rows[k]["score"] for k in ("best-of-N", "one-sample", "worst-of-N"))
+    verdict = "helps" if best > one else "hurts"
+    return [f"the critic's choice {verdict}: best-of-N {best:.2f} against one behavior sample {one:.2f} "
+            f"({best - one:+.2f}); the lowest-Q sample scores {worst:.2f}",
+            f"the behavior model alone: one sample {one:.2f}, the flow from zero noise {rows['flow-center']['score']:.2f}"]
+
+
+def plot(rows: dict[str, dict[str, float]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rows)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.barh(names, [rows[n]["score"] for n in names], xerr=[rows[n]["stderr"] for n in names], color="tab:blue")
+    ax.invert_yaxis()
+    ax.set(xlabel="normalized score", title="behavior model against the critic's choice")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dirs", type=Path, nargs="+", help="one or more runs (e.g. a study's seeds)")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--budgets", type=int, nargs="*", default=[1], help="budgets > 0 shown beside best-of-N")
+    parser.add_argument("--record", default=None, help="write benchmarks/results/NAME/record.json and its plot")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    per_run, names = [], []
+    for run_dir in args.run_dirs:
+        exp = yaml.safe_load((run_dir / "experiment.yaml").read_text())
+        if SCORE_REFERENCE not in exp.get("env", {}):
+            raise SystemExit(f"{run_dir}: its env has no {SCORE_REFERENCE} (a locomotion run is needed)")
+        nets = load_networks(str(run_dir / "checkpoint"))
+        nets.hp.bf16 = False  # fp32 throughout: the rules differ by choice only
+        print(f"{run_dir}:", flush=True)
+        per_run.append(evaluate(nets, exp["env"], rules(nets, args.budgets, nets.hp.vgf_lr), args.episodes))
+        names.append(exp["name"])
+    rows = across_runs(per_run)
+    table = render(rows, len(per_run), args.episodes)
+    print(table)
+    if args.record:
+        folder = RESULTS / args.record
+        folder.mkdir(parents=True, exist_ok=True)
+        plot(rows, folder / "selection.png")
+        write_record(folder, name=args.record, kind="study",
+                     title=f"{exp['dataset']['name']}: the behavior model against the critic's choice (VGF runs)",
+                     figures={"rows": rows, "per_run": dict(zip(names, per_run, strict=True)),
+                              "episodes": args.episodes, "num_particles": nets.hp.num_particles,
+                              "step_size": nets.hp.vgf_lr},
+                     table=table, plots=["selection.png"], notes=reading(rows))
+
+
+if __name__ == "__main__":
+    print(f"machine: {common.machine()}")
+    main()
