@@ -1,93 +1,70 @@
 """The configuration and CLI reference pages, generated from the code at every docs build so they cannot drift:
-the experiment schema and type tables, the documented defaults of ``VGFHyperParams``, ``VGFConfig`` and
-``DatasetSpec`` (each key's comment in the source is its description), and the ``vgf-ray`` argument parsers."""
+the experiment file's JSON Schema (``vgf_ray.experiment.model``: each key's type, default and description) and the
+``vgf-ray`` argument parsers."""
 
 from __future__ import annotations
 
 import argparse
-import ast
-import inspect
-from collections.abc import Iterator
+import json
 from typing import Any
 
-
-def source_comments(obj: Any) -> dict[str, str]:
-    """``{name: comment}`` for every attribute assigned in ``obj``'s source (a dataclass field or ``self.name = ...``):
-    the comment on its line, else the comment lines right above it."""
-    lines, _ = inspect.getsourcelines(obj)
-    comments: dict[str, str] = {}
-    for node in ast.walk(ast.parse(_dedent(lines))):
-        target = _assigned_name(node)
-        if target is None or target in comments:
-            continue
-        line = lines[node.lineno - 1]
-        text = line.split("  # ", 1)[1].strip() if "  # " in line else ""
-        above = node.lineno - 2
-        block = []
-        while not text and above >= 0 and lines[above].strip().startswith("#"):
-            block.insert(0, lines[above].strip().lstrip("#").strip())
-            above -= 1
-        comments[target] = text or " ".join(block)
-    return comments
+INTRO = ("An experiment file is YAML with the sections below; `--set section.key=value` overrides any entry (the "
+         "value is parsed as YAML). Unknown sections or keys and values of the wrong type fail before anything "
+         "starts, naming the file and the key. `vgf-ray schema > experiment.schema.json` writes the JSON Schema "
+         "these tables come from, for an editor (e.g. a `# yaml-language-server: $schema=experiment.schema.json` "
+         "line at the top of the file). This page is generated from the code.")
 
 
-def _dedent(lines: list[str]) -> str:
-    indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
-    return "".join(line[indent:] if line.strip() else "\n" for line in lines)
+def type_text(prop: dict[str, Any], defs: dict[str, Any]) -> str:
+    """A JSON Schema property's type in words: ``integer >= 1 or null``, ``'min' or 'mean'``."""
+    if "$ref" in prop:
+        return defs[prop["$ref"].rsplit("/", 1)[1]].get("title", "mapping")
+    if "anyOf" in prop or "oneOf" in prop:
+        return " or ".join(type_text(p, defs) for p in prop.get("anyOf", prop.get("oneOf")))
+    if "const" in prop:
+        return repr(prop["const"])
+    if "enum" in prop:
+        return " or ".join(map(repr, prop["enum"]))
+    kind = {"array": "list", "object": "mapping", "null": "null", "boolean": "true/false"}.get(prop.get("type"),
+                                                                                            prop.get("type", "any"))
+    if kind == "list" and "items" in prop:
+        kind = f"list of {type_text(prop['items'], defs)}"
+    bounds = [f">= {prop['minimum']}" if "minimum" in prop else "", f"> {prop['exclusiveMinimum']}"
+              if "exclusiveMinimum" in prop else "", f"<= {prop['maximum']}" if "maximum" in prop else ""]
+    return " ".join([kind, *filter(None, bounds)])
 
 
-def _assigned_name(node: ast.AST) -> str | None:
-    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-        return node.target.id
-    if isinstance(node, ast.AnnAssign | ast.Assign):
-        target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
-        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
-            return target.attr
-    return None
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
-def _cell(value: Any) -> str:
-    text = "null" if value is None else repr(value) if not isinstance(value, str) else value
-    return f"`{text}`".replace("|", "\\|")
-
-
-def _table(rows: Iterator[tuple[str, Any, str]], header: str = "| key | default | what it does |") -> list[str]:
-    out = [header, "|---|---|---|"]
-    out += [f"| `{key}` | {_cell(default)} | {doc.replace('|', chr(92) + '|')} |" for key, default, doc in rows]
+def section_table(model: dict[str, Any], defs: dict[str, Any]) -> list[str]:
+    out = ["| key | type | default | what it does |", "|---|---|---|---|"]
+    for key, prop in model.get("properties", {}).items():
+        default = json.dumps(prop["default"]) if "default" in prop else "required"
+        out.append(f"| `{key}` | {_cell(type_text(prop, defs))} | `{_cell(default)}` | "
+                   f"{_cell(prop.get('description', ''))} |")
     return out
 
 
 def configuration_page() -> str:
-    """Every section and key of an experiment file, with its default and what it does."""
-    from vgf_ray.core.hparams import VGFHyperParams
-    from vgf_ray.data.spec import DatasetSpec
-    from vgf_ray.experiment.schema import DEFAULTS, SECTION_HELP
-    from vgf_ray.experiment.types import SECTION_TYPES, TOP_TYPES
-    from vgf_ray.rllib.algorithm import EXTRA_KEYS, HPARAM_KEYS, VGFConfig
+    """Every section and key of an experiment file, with its type, default and what it does."""
+    from vgf_ray.experiment.model import json_schema
 
-    out = ["# Configuration reference", "",
-           "An experiment file is YAML with the sections below; `--set section.key=value` overrides any entry "
-           "(the value is parsed as YAML). Unknown sections or keys and values of the wrong type fail before "
-           "anything starts, naming the key. This page is generated from the code.", "",
-           "## Sections", "", "| section | what it holds |", "|---|---|"]
-    out += [f"| `{name}` | {SECTION_HELP[name]} |" for name in sorted(SECTION_HELP)]
-    out += ["", "## Top-level keys", "", "| key | default | allowed |", "|---|---|---|"]
-    out += [f"| `{key}` | {_cell(DEFAULTS.get(key))} | {' or '.join(map(_cell, kinds))} |"
-            for key, kinds in TOP_TYPES.items()]
-    for section, keys in SECTION_TYPES.items():
-        defaults = DEFAULTS.get(section, {})
-        out += ["", f"## `{section}`", "", SECTION_HELP[section], "", "| key | default | allowed |", "|---|---|---|"]
-        out += [f"| `{key}` | {_cell(defaults.get(key))} | {' or '.join(map(_cell, kinds))} |"
-                for key, kinds in keys.items()]
-    spec, spec_docs = DatasetSpec(), source_comments(DatasetSpec)
-    out += ["", "## `dataset`", "", SECTION_HELP["dataset"], ""]
-    out += _table((name, getattr(spec, name), spec_docs.get(name, "")) for name in spec.to_dict())
-    hp, hp_docs = VGFHyperParams(), source_comments(VGFHyperParams)
-    config, config_docs = VGFConfig(), source_comments(VGFConfig.__init__)
-    out += ["", "## `training`", "", SECTION_HELP["training"], "", "### VGF's update and acting", ""]
-    out += _table((key, getattr(hp, key), hp_docs.get(key, "")) for key in HPARAM_KEYS)
-    out += ["", "### Phases, data and evaluation", ""]
-    out += _table((key, getattr(config, key), config_docs.get(key, "")) for key in EXTRA_KEYS)
+    schema = json_schema()
+    defs, top = schema["$defs"], schema["properties"]
+    sections = {key: prop for key, prop in top.items() if "$ref" in prop or "anyOf" in prop and key == "sweep"}
+    out = ["# Configuration reference", "", INTRO, "", "## Top-level keys", ""]
+    out += section_table({"properties": {k: v for k, v in top.items() if k not in sections}}, defs)
+    for key, prop in sections.items():
+        ref = prop["$ref"] if "$ref" in prop else next(p["$ref"] for p in prop["anyOf"] if "$ref" in p)
+        model = defs[ref.rsplit("/", 1)[1]]
+        out += ["", f"## `{key}`", "", prop.get("description", model.get("description", "")), ""]
+        out += section_table(model, defs)
+    out += ["", "## `sweep.scheduler`", "", "One of these, by `type` (a bare word is `{type: word}`).", ""]
+    for name in ("FifoScheduler", "AshaScheduler", "PbtScheduler", "Pb2Scheduler"):
+        out += ["", f"### {name.removesuffix('Scheduler').upper()}", "", defs[name]["description"], ""]
+        out += section_table(defs[name], defs)
     return "\n".join(out) + "\n"
 
 

@@ -92,7 +92,7 @@ def test_evaluate_defaults_to_the_runs_test_time_step_size(ray_session, tiny_exp
 def test_experiment_errors_name_the_problem(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("trainig: {num_particles: 3}\n")
-    with pytest.raises(ExperimentError, match=r"unknown section\(s\) \['trainig'\]"):
+    with pytest.raises(ExperimentError, match=r"bad.yaml: trainig: unknown section; sections: algorithm, .*training"):
         load_experiment(bad)
     good = tmp_path / "good.yaml"
     good.write_text("name: x\n")
@@ -108,17 +108,19 @@ def test_cli_reports_bad_training_key(tmp_path, capsys):
     path = tmp_path / "e.yaml"
     path.write_text(f"output_dir: {tmp_path / 'out'}\ntraining: {{num_particles: 0}}\nmlflow: {{tracking_uri: null}}\n")
     assert main(["train", str(path), "--quiet"]) == 2
-    assert "num_particles must be an integer >= 1" in capsys.readouterr().err
+    assert "e.yaml: training.num_particles: expected a value >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing is written for a config that fails validation
 
 
-@pytest.mark.parametrize("value", ["{rollout_node: abc}", "{rollout_node: -1}", "[1]"])
-def test_bad_custom_resources_name_the_key(tmp_path, capsys, value):
+@pytest.mark.parametrize(("value", "expected"), [
+    ("{rollout_node: abc}", "custom_resources_per_env_runner.rollout_node: expected a number, got 'abc'"),
+    ("{rollout_node: -1}", "custom_resources_per_env_runner.rollout_node: expected a value >= 0, got -1"),
+    ("[1]", "custom_resources_per_env_runner: expected a mapping, got [1]")])
+def test_bad_custom_resources_name_the_key(tmp_path, capsys, value, expected):
     path = tmp_path / "e.yaml"
     path.write_text(f"output_dir: {tmp_path / 'out'}\nmlflow: {{tracking_uri: null}}\n")
     assert main(["train", str(path), "--quiet", "--set", f"resources.custom_resources_per_env_runner={value}"]) == 2
-    assert ("resources.custom_resources_per_env_runner: expected a mapping of resource names to amounts >= 0"
-            in capsys.readouterr().err)
+    assert f"e.yaml with --set overrides: resources.{expected}" in capsys.readouterr().err
 
 
 def test_make_dataset_command(tmp_path, capsys):
@@ -250,7 +252,7 @@ def test_internal_errors_keep_their_traceback(tiny_experiment, monkeypatch, caps
     monkeypatch.undo()
     assert main(["train", str(tiny_experiment), "--quiet", "--set", "training.num_particles=0"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "num_particles must be an integer >= 1" in err
+    assert err.count("\n") == 1 and "training.num_particles: expected a value >= 1, got 0" in err
 
 
 def test_the_parser_imports_no_ray():

@@ -120,15 +120,17 @@ def test_pbt_mutates_the_budget_exports_and_tracks(ray_session, sweep_file, tmp_
 
 
 @pytest.mark.parametrize("sweep, message", [
-    ({"grid": {"training.vgf_lr": []}}, r"sweep.search_space.training.vgf_lr.grid: the space is empty"),
+    ({"grid": {"training.vgf_lr": []}}, r"sweep.grid.training.vgf_lr: expected a non-empty list, got \[\]"),
     ({"search_space": {"training.vgf_lr": {"uniform": [0.2, 0.1]}}}, r"the space is empty \(low 0.2"),
     ({"search_space": {"training.nope": {"choice": [1]}}}, r"training.nope.*not valid"),
     ({"search_space": {"vgf_lr": {"choice": [1]}}}, r"must name an experiment key"),
-    ({"search_space": {"training.num_particles": {"choice": [4, 0]}}}, r"value 0 is not valid: num_particles"),
+    ({"search_space": {"training.num_particles": {"choice": [4, 0]}}},
+     r"value 0 is not valid: training.num_particles: expected a value >= 1"),
     ({"metric": "evaluation/budget_3/success", "grid": {"training.vgf_lr": [0.1]}}, r"is never reported"),
-    ({"grid": {"training.vgf_lr": [0.1]}, "scheduler": {"type": "hyperband"}}, r"scheduler.type: 'hyperband'"),
+    ({"grid": {"training.vgf_lr": [0.1]}, "scheduler": {"type": "hyperband"}},
+     r"sweep.scheduler.type: Input tag 'hyperband'"),
     ({"grid": {"training.vgf_lr": [0.1]}, "scheduler": {"type": "asha", "grace": 1}},
-     r"unknown field\(s\) \[.grace.\]"),
+     r"sweep.scheduler.grace: unknown key; keys: grace_period, reduction_factor, type"),
     ({"scheduler": {"type": "pbt", "perturbation_interval": 3,
                     "hyperparam_mutations": {"training.vgf_lr": {"uniform": [0.01, 0.1]}}}},
      r"perturbation_interval 3 misses every evaluation"),
@@ -139,7 +141,8 @@ def test_pbt_mutates_the_budget_exports_and_tracks(ray_session, sweep_file, tmp_
     ({"searcher": "optuna", "scheduler": {"type": "pbt", "perturbation_interval": 2,
                                           "hyperparam_mutations": {"training.vgf_lr": {"uniform": [0.01, 0.1]}}}},
      r"optuna cannot be combined with pbt"),
-    ({"grid": {"training.vgf_lr": [0.1]}, "searchr": "optuna"}, r"unknown key\(s\) \['searchr'\]"),
+    ({"grid": {"training.vgf_lr": [0.1]}, "searchr": "optuna"},
+     r"sweep.searchr: unknown key; keys: checkpoint_interval"),
     ({"num_samples": 4, "max_concurrent_trials": 2,
       "scheduler": {"type": "pbt", "perturbation_interval": 2,
                     "hyperparam_mutations": {"training.vgf_lr": {"uniform": [0.01, 0.1]}}}},
@@ -147,9 +150,8 @@ def test_pbt_mutates_the_budget_exports_and_tracks(ray_session, sweep_file, tmp_
     ({}, r"nothing to search"),
 ])
 def test_bad_sweeps_fail_before_any_trial(sweep_file, sweep, message, capsys):
-    exp = load_experiment(sweep_file(sweep))
-    with pytest.raises(ExperimentError, match=message):
-        parse_sweep(exp, 4)
+    with pytest.raises(ExperimentError, match=message):  # the file's shape on loading, the rest on parsing
+        parse_sweep(load_experiment(sweep_file(sweep)), 4)
     assert main(["tune", str(sweep_file(sweep))]) == 2  # the CLI says so without starting Ray
     assert "error:" in capsys.readouterr().err
 

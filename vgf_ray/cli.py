@@ -79,6 +79,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from vgf_ray.experiment.model import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from vgf_ray.submit import submit
 
@@ -224,6 +231,10 @@ def _training_parsers(sub) -> None:
                    "(default: start a local Ray)")
     _token_file_argument(p)
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("schema", help="print the experiment file's JSON Schema (for editors: vgf-ray schema > "
+                                      "experiment.schema.json)")
+    p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("submit", help="run a train or tune experiment on a Ray cluster via the Ray Jobs API")
     p.add_argument("config")

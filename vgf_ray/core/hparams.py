@@ -27,6 +27,17 @@ ACTING_PATHS = (AUTO_PATH, *FIXED_PATHS)
 # so a run's training numbers repeat and resume exactly.
 TARGET_TRANSPORT_PATHS = (AUTO_PATH, *FIXED_PATHS)
 BF16_AUTO = "auto"
+# The keys that take one of a few words, and those words.
+HPARAM_CHOICES = {
+    "train_q_agg": ENSEMBLE_AGGS,
+    "vgf_q_agg": ENSEMBLE_AGGS,
+    "train_particle_select": PARTICLE_AGGS,
+    "eval_particle_select": SELECTIONS,
+    "step_rule": STEP_RULES,
+    "variant": VARIANTS,
+    "acting": ACTING_PATHS,
+    "target_transport": TARGET_TRANSPORT_PATHS,
+}
 
 
 @functools.cache
@@ -54,27 +65,27 @@ class VGFHyperParams:
 
     hidden_dims: tuple[int, ...] = (512, 512, 512, 512)  # critic (value_hidden_dims)
     actor_hidden_dims: tuple[int, ...] = (512, 512, 512, 512)  # behavior flow
-    critic_layer_norm: bool = True
-    actor_layer_norm: bool = False
-    num_critics: int = 2
-    value_lr: float = 3e-4
-    actor_lr: float = 3e-4
-    discount: float = 0.99
-    tau: float = 0.005
+    critic_layer_norm: bool = True  # layer norm in the critic's hidden layers
+    actor_layer_norm: bool = False  # layer norm in the behavior flow's hidden layers
+    num_critics: int = 2  # critic ensemble size (a twin critic: 2)
+    value_lr: float = 3e-4  # the critic's Adam learning rate
+    actor_lr: float = 3e-4  # the behavior flow's Adam learning rate
+    discount: float = 0.99  # TD discount gamma (0: reward regression, no bootstrap)
+    tau: float = 0.005  # Polyak rate of the target critic
     target_update_before_step: bool = True  # authors' one-step lag (spec 6.9); False = FQL convention
-    train_q_agg: str = "min"
-    vgf_q_agg: str = "mean"
-    train_particle_select: str = "mean"
-    eval_particle_select: str = "max"
-    softmax_temp: float = 1.0
-    bc_flow_steps: int = 10
-    num_particles: int = 10
-    train_vgf_steps: int = 1
+    train_q_agg: str = "min"  # ensemble aggregation of the TD target and of the acting particle's choice: min or mean
+    vgf_q_agg: str = "mean"  # ensemble aggregation whose action-gradient moves the particles: mean or min
+    train_particle_select: str = "mean"  # how the TD target reduces its N particles' Q: mean or max
+    eval_particle_select: str = "max"  # which moved particle acts: max (highest Q), softmax or random
+    softmax_temp: float = 1.0  # temperature of the softmax particle choice
+    bc_flow_steps: int = 10  # Euler steps of the behavior flow's sampler
+    num_particles: int = 10  # N, behavior samples per state, for acting and for the TD target
+    train_vgf_steps: int = 1  # L_train, transport steps of the TD target's particles (the training budget)
     vgf_lr: float = 0.1  # transport step size epsilon
-    vgf_alpha: float = 1.0
+    vgf_alpha: float = 1.0  # SVGD's alpha: the critic's gradient enters the velocity divided by it
     step_rule: str = "adam"  # paper's plain Euler step: "euler"
-    repulsion: bool = True
-    bandwidth_grad: bool = True
+    repulsion: bool = True  # SVGD's kernel repulsion between particles (False: the kernel-smoothed gradient alone)
+    bandwidth_grad: bool = True  # differentiate the repulsion through the median bandwidth, as the authors do
     variant: str = "vgf"  # "avgf": amortized gradient network instead of autodiff + kernel
     grad_clip_norm: float | None = None  # A-VGF clips every module's gradients at 1.0
     q_grad_norm: bool = False  # A-VGF: normalize the gradient-network target to unit norm
@@ -111,17 +122,7 @@ class VGFHyperParams:
                 raise ConfigError(f"{key} must be a non-empty list of positive widths, got {dims!r}")
 
     def _check_choices(self) -> None:
-        choices = {
-            "train_q_agg": ENSEMBLE_AGGS,
-            "vgf_q_agg": ENSEMBLE_AGGS,
-            "train_particle_select": PARTICLE_AGGS,
-            "eval_particle_select": SELECTIONS,
-            "step_rule": STEP_RULES,
-            "variant": VARIANTS,
-            "acting": ACTING_PATHS,
-            "target_transport": TARGET_TRANSPORT_PATHS,
-        }
-        for key, allowed in choices.items():
+        for key, allowed in HPARAM_CHOICES.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is not one of {allowed}")
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from vgf_ray.errors import ExperimentError, InputError
 from vgf_ray.experiment.baselines import build_baseline_config
 from vgf_ray.experiment.environment import resolve_env
+from vgf_ray.experiment.model import check_experiment
 from vgf_ray.experiment.resources import apply_run_settings, initial_learner_gpus
 from vgf_ray.experiment.schema import algorithm_of
-from vgf_ray.experiment.types import check_experiment_types
 from vgf_ray.metrics import ALGORITHMS, DEFAULT_BUDGETS, VGF_ALGORITHM
 from vgf_ray.rllib import VGFConfig
 
@@ -16,7 +16,7 @@ from vgf_ray.rllib import VGFConfig
 def build_config(exp: dict):
     """The config an experiment describes: a VGFConfig, or an RLlib baseline's for ``algorithm: bc|iql|cql``
     (every value's type checked first, naming the key)."""
-    check_experiment_types(exp)
+    check_experiment(exp)
     resolve_env(exp)
     algorithm = algorithm_of(exp)
     if algorithm not in ALGORITHMS:

@@ -1,9 +1,8 @@
-"""Experiment files: the sections, their defaults, ``--set`` overrides and path resolution.
+"""Experiment files: reading, defaults, ``--set`` overrides and path resolution.
 
-An experiment file has these top-level sections (all optional but ``dataset``/``env`` usually given):
-``name, algorithm, seed, iterations, checkpoint_every, output_dir, ray, env, dataset, training, evaluation, resources,
-mlflow`` and, for ``vgf-ray tune``, ``sweep`` (see ``vgf_ray.tuning``).
-``--set section.key=value`` overrides any entry (values parsed as YAML).
+The sections, keys, types and defaults are ``experiment.model``'s; a file is checked against it after its
+overrides, so an error names the file, the key and what was expected. ``--set section.key=value`` overrides any
+entry (the value parsed as YAML).
 """
 
 from __future__ import annotations
@@ -15,38 +14,10 @@ from typing import Any
 import yaml
 
 from vgf_ray.errors import ExperimentError
-from vgf_ray.metrics import DEFAULT_BUDGETS, VGF_ALGORITHM
+from vgf_ray.experiment.model import SECTIONS, check_experiment, experiment_defaults
+from vgf_ray.metrics import VGF_ALGORITHM
 
-SECTIONS = {"name", "algorithm", "seed", "iterations", "checkpoint_every", "output_dir", "ray", "env", "dataset",
-            "training", "evaluation", "resources", "mlflow", "sweep"}
-# What each section holds (the configuration reference is generated from this table and the defaults below).
-SECTION_HELP = {
-    "name": "the run's name; `output_dir` may use it as `{name}`",
-    "algorithm": "`vgf` (default) or a baseline: `bc`, `iql`, `cql` (RLlib's own, trained on the same data)",
-    "seed": "seeds the learner, the EnvRunners and the evaluation episodes",
-    "iterations": "`train()` calls; `auto` runs both phases (offline steps, then online env steps)",
-    "checkpoint_every": "iterations between checkpoints (0 or null: only at the end)",
-    "output_dir": "history, plots, checkpoint and final evaluation go here",
-    "ray": "`ray.init` arguments for a local Ray, or `address` to join a running cluster",
-    "env": "the environment: `ogbench` (a task name) or `gym_id`, `success_timing`, `env_kwargs`, `score_reference`; "
-           "none named: the dataset's own",
-    "dataset": "the offline data: an OGBench dataset (generated here when missing) or a local Minari dataset",
-    "training": "every VGF knob (the authors' defaults) and the offline/online phases",
-    "evaluation": "how often, how many paired episodes, at which test-time budgets",
-    "resources": "learners (GPUs), EnvRunners and their CPUs and custom resources",
-    "mlflow": "the tracking store and experiment name (`tracking_uri: null` turns tracking off)",
-    "sweep": "`vgf-ray tune` only: search space, scheduler (ASHA, PBT, PB2), searcher, metric (Sweeps page)",
-}
-DEFAULTS: dict[str, Any] = {
-    "name": "vgf", "algorithm": VGF_ALGORITHM, "seed": 0, "iterations": 10, "checkpoint_every": 0,
-    "output_dir": "runs/{name}",
-    "ray": {"num_cpus": 4, "object_store_memory": 1 << 30},
-    "env": {},  # none named: the dataset's own (environment.resolve_env)
-    "dataset": {}, "training": {},
-    "evaluation": {"interval": 1, "episodes": 10, "budgets": list(DEFAULT_BUDGETS), "num_env_runners": 0},
-    "resources": {"num_learners": 0, "num_gpus_per_learner": "auto"},
-    "mlflow": {"tracking_uri": "sqlite:///{output_dir}/../mlflow.db", "experiment": "vgf_ray"},
-}
+DEFAULTS: dict[str, Any] = experiment_defaults()  # what each file starts from (the model's defaults)
 
 
 def algorithm_of(exp: dict) -> str:
@@ -88,11 +59,7 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> dict:
     exp = _merge(DEFAULTS, _read_sections(Path(path)))
     for assignment in overrides:
         apply_override(exp, assignment)
-    for key, value in (("name", exp.get("name")), ("output_dir", exp.get("output_dir"))):
-        if not isinstance(value, str):
-            raise ExperimentError(f"{key}: expected a string, got {value!r}")
-    if not isinstance(exp.get("mlflow"), dict) or not isinstance(exp["mlflow"].get("tracking_uri"), str | None):
-        raise ExperimentError(f"mlflow.tracking_uri: expected a string or null, got {exp.get('mlflow')!r}")
+    check_experiment(exp, f"{path}" + (" with --set overrides" if overrides else ""))
     exp["output_dir"] = str(Path(str(exp["output_dir"]).format(name=exp["name"])).resolve())
     uri = exp["mlflow"].get("tracking_uri")
     if uri:
@@ -110,9 +77,6 @@ def _read_sections(path: Path) -> dict:
         raise ExperimentError(f"{path}: not valid YAML ({err})") from err
     if not isinstance(raw, dict):
         raise ExperimentError(f"{path}: top level must be a mapping of sections")
-    unknown = sorted(set(raw) - SECTIONS)
-    if unknown:
-        raise ExperimentError(f"{path}: unknown section(s) {unknown}; sections: {sorted(SECTIONS)}")
     return raw
 
 

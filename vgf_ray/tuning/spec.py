@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
 from ray.tune.search import ConcurrencyLimiter
@@ -45,25 +46,15 @@ from vgf_ray.errors import ExperimentError
 from vgf_ray.experiment.build import build_config
 from vgf_ray.experiment.environment import resolve_env
 from vgf_ray.experiment.history import HISTORY_JSON, read_history
+from vgf_ray.experiment.model import describe_error
+from vgf_ray.experiment.sweep_model import SPACE_KINDS, SweepSection
 from vgf_ray.metrics import DEFAULT_BUDGETS, ITERATION, LOSS_METRICS, SCORE_REFERENCE, reported_evaluation_metrics
 from vgf_ray.rllib.checkpoint_check import check_checkpoint
 
-SWEEP_KEYS = ("metric", "mode", "num_samples", "max_concurrent_trials", "stop", "search_space", "grid", "scheduler",
-              "searcher", "checkpoint_interval", "start_from")
-SPACE_KINDS = ("choice", "grid", "uniform", "loguniform", "randint")
-SCHEDULERS = ("fifo", "asha", "pbt", "pb2")
-SEARCHERS = ("random", "optuna")
 SEARCHABLE_SECTIONS = ("training", "evaluation", "dataset", "env", "resources")
 # PBT/PB2 mutate the transport budget and learning rates between checkpoints: what a budget schedule can replay.
 MUTABLE_KEYS = tuple(f"training.{key}" for key in SCHEDULE_KEYS)
 INTEGER_KEYS = {"training.train_vgf_steps", "training.exploration_steps"}
-SCHEDULER_FIELDS = {
-    "fifo": {"type"},
-    "asha": {"type", "grace_period", "reduction_factor"},
-    "pbt": {"type", "perturbation_interval", "hyperparam_mutations", "quantile_fraction", "resample_probability",
-            "synch"},
-    "pb2": {"type", "perturbation_interval", "hyperparam_bounds", "quantile_fraction", "synch"},
-}
 
 
 def set_dotted(exp: dict, dotted: str, value: Any) -> None:
@@ -206,14 +197,7 @@ def _scheduler(raw: Any, budgets_interval: int, iterations: int,
                start: int = 0) -> tuple[dict[str, Any], dict[str, dict]]:
     """Checks the scheduler over a trial's ``iterations`` Tune iterations, which begin after iteration ``start``."""
     raw = {"type": raw} if isinstance(raw, str) else dict(raw or {"type": "fifo"})
-    kind = raw.get("type", "fifo")
-    if kind not in SCHEDULERS:
-        raise ExperimentError(f"sweep.scheduler.type: {kind!r} is not one of {SCHEDULERS}")
-    raw["type"] = kind
-    unknown = sorted(set(raw) - SCHEDULER_FIELDS[kind])
-    if unknown:
-        raise ExperimentError(f"sweep.scheduler: unknown field(s) {unknown} for {kind}; fields: "
-                              f"{sorted(SCHEDULER_FIELDS[kind])}")
+    kind = raw["type"]
     if kind == "asha":
         _check_asha(raw, budgets_interval)
     if kind not in ("pbt", "pb2"):
@@ -224,21 +208,17 @@ def _scheduler(raw: Any, budgets_interval: int, iterations: int,
 
 def _check_asha(raw: dict, budgets_interval: int) -> None:
     """ASHA's rungs fall on evaluations; defaults filled in place."""
-    raw.setdefault("grace_period", budgets_interval)
+    if raw.get("grace_period") is None:
+        raw["grace_period"] = budgets_interval
     raw.setdefault("reduction_factor", 2)
-    grace, factor = raw["grace_period"], raw["reduction_factor"]
-    if not isinstance(grace, int) or grace < 1 or grace % budgets_interval:
-        raise ExperimentError(f"sweep.scheduler.grace_period: {grace!r} must be a positive multiple of "
+    if raw["grace_period"] % budgets_interval:
+        raise ExperimentError(f"sweep.scheduler.grace_period: {raw['grace_period']!r} must be a multiple of "
                               f"evaluation.interval ({budgets_interval}) so every rung sees a fresh evaluation")
-    if not isinstance(factor, int) or factor < 2:
-        raise ExperimentError(f"sweep.scheduler.reduction_factor: expected an integer >= 2, got {factor!r}")
 
 
 def _check_perturbation_interval(interval: Any, budgets_interval: int, iterations: int, start: int) -> None:
     """PBT and PB2 perturb on fresh evaluations only, at least once in a trial."""
     where = "sweep.scheduler.perturbation_interval"
-    if not isinstance(interval, int) or interval < 1:
-        raise ExperimentError(f"{where}: expected an integer >= 1, got {interval!r}")
     points = [start + p for p in range(interval, iterations + 1, interval)]
     if not points:
         raise ExperimentError(f"{where} {interval} exceeds the iterations a trial trains ({iterations}): "
@@ -255,9 +235,7 @@ def _check_perturbation_interval(interval: Any, budgets_interval: int, iteration
 def _mutations(raw: dict, kind: str) -> dict[str, dict]:
     """PBT's ``hyperparam_mutations`` or PB2's ``hyperparam_bounds``, each a key a budget schedule can replay."""
     field_name = "hyperparam_mutations" if kind == "pbt" else "hyperparam_bounds"
-    entries = raw.get(field_name)
-    if not isinstance(entries, dict) or not entries:
-        raise ExperimentError(f"sweep.scheduler.{field_name}: expected a non-empty mapping of keys to mutate")
+    entries = raw[field_name]
     mutations: dict[str, dict] = {}
     for key, spec in entries.items():
         entry = f"sweep.scheduler.{field_name}.{key}"
@@ -288,9 +266,10 @@ def is_scored(exp: dict) -> bool:
 def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
     """Check the ``sweep`` section against the experiment; raises ``ExperimentError`` naming the entry."""
     raw = dict(exp.get("sweep") or {})
-    unknown = sorted(set(raw) - set(SWEEP_KEYS))
-    if unknown:
-        raise ExperimentError(f"sweep: unknown key(s) {unknown}; known: {sorted(SWEEP_KEYS)}")
+    try:
+        SweepSection.model_validate(raw)  # the shape and types; what follows needs the rest of the experiment
+    except ValidationError as err:
+        raise ExperimentError(describe_error(err, {"sweep": raw})) from None
     interval = _evaluation_interval(exp, iterations)
     start_from, start = _start_from(raw.get("start_from"), exp, iterations, interval)
     metric, mode, stop = _objective(raw, exp)
@@ -332,14 +311,8 @@ def _objective(raw: dict, exp: dict) -> tuple[str, str, dict[str, float]]:
         raise ExperimentError(f"sweep.metric {metric!r} is never reported; with evaluation.budgets {budgets} "
                               f"the metrics are: {', '.join(reported)}")
     mode = raw.get("mode", "max")
-    if mode not in ("max", "min"):
-        raise ExperimentError(f"sweep.mode must be 'max' or 'min', got {mode!r}")
-    for key in ("num_samples", "max_concurrent_trials"):
-        value = raw.get(key, 1)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ExperimentError(f"sweep.{key}: expected an integer >= 1, got {value!r}")
     stop = raw.get("stop") or {}
-    if not isinstance(stop, dict) or any(k not in reported or not isinstance(v, (int, float)) for k, v in stop.items()):
+    if any(key not in reported for key in stop):
         raise ExperimentError(f"sweep.stop: expected {{metric: threshold}} over reported metrics "
                               f"({', '.join(reported)}), got {stop!r}")
     return metric, mode, stop
@@ -347,9 +320,6 @@ def _objective(raw: dict, exp: dict) -> tuple[str, str, dict[str, float]]:
 
 def _search_space(raw: dict) -> dict[str, dict]:
     """``grid`` and ``search_space`` as one space (``{dotted key: spec}``), each key given once."""
-    for key in ("grid", "search_space"):
-        if not isinstance(raw.get(key) or {}, dict):
-            raise ExperimentError(f"sweep.{key}: expected a mapping of dotted experiment keys, got {raw[key]!r}")
     space: dict[str, dict] = {dotted: {"grid": values} for dotted, values in (raw.get("grid") or {}).items()}
     for dotted, spec in (raw.get("search_space") or {}).items():
         if dotted in space:
@@ -361,9 +331,7 @@ def _search_space(raw: dict) -> dict[str, dict]:
 def _searcher(raw: dict, scheduler: str, space: dict[str, dict]) -> str:
     """The searcher's name; Optuna (an optional extra) only where it can choose the configs."""
     searcher = raw.get("searcher") or {"type": "random"}
-    searcher = searcher.get("type") if isinstance(searcher, dict) else searcher
-    if searcher not in SEARCHERS:
-        raise ExperimentError(f"sweep.searcher.type: {searcher!r} is not one of {SEARCHERS}")
+    searcher = searcher.get("type", "random") if isinstance(searcher, dict) else searcher
     if searcher != "optuna":
         return searcher
     if scheduler in ("pbt", "pb2"):
@@ -407,6 +375,4 @@ def _checkpoint_interval(raw: dict, scheduler: dict[str, Any], exp: dict) -> int
     interval = raw.get("checkpoint_interval")
     if interval is None:
         interval = scheduler.get("perturbation_interval") or int(exp.get("checkpoint_every") or 0)
-    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
-        raise ExperimentError(f"sweep.checkpoint_interval: expected an integer >= 0, got {interval!r}")
     return interval
