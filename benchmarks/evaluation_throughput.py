@@ -57,13 +57,11 @@ def batched(group, episodes: int, step_size: float) -> tuple[int, float, dict]:
 
 def sequential(group, episodes: int, step_size: float) -> tuple[int, float]:
     """(env steps, seconds) of one round through RLlib's ``sample()``, budget after budget."""
-    from vgf_ray.metrics import EPISODE_LEN, EPISODES, budget_key
     from vgf_ray.rllib.evaluation import run_budget_evaluation_sequential
 
     start = time.perf_counter()
-    results, _ = run_budget_evaluation_sequential(group, BUDGETS, episodes, step_size)
-    steps = sum(results[budget_key(b)][EPISODE_LEN] * results[budget_key(b)][EPISODES] for b in BUDGETS)
-    return round(steps), time.perf_counter() - start
+    evaluation = run_budget_evaluation_sequential(group, BUDGETS, episodes, step_size)
+    return evaluation.env_steps, time.perf_counter() - start
 
 
 def measure(eval_runners: int, episodes: int, repeats: int) -> tuple[dict[str, float], dict[str, float]]:

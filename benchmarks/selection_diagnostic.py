@@ -9,7 +9,9 @@ rows differ only by the rule:
 - ``worst-of-N``: the lowest-Q of the same N samples (if it scores like best-of-N, the critic ranks nothing);
 - ``best-of-N L=k``: VGF at budget k with the run's step size.
 
-Usage: python benchmarks/selection_diagnostic.py RUN_DIR [--episodes 10] [--budgets 1] [--record NAME]
+Usage: python benchmarks/selection_diagnostic.py RUN_DIR [RUN_DIR ...] [--episodes 10] [--budgets 1] [--compare]
+       [--record NAME]
+Several runs: their mean over runs (seeds), or with ``--compare`` side by side (one run's checkpoints along training).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -114,11 +117,11 @@ def render(rows: dict[str, dict[str, float]], runs: int, episodes: int) -> str:
 
 def reading(rows: dict[str, dict[str, float]]) -> list[str]:
     """The figures' plain reading: what the critic's choice adds to one behavior sample, and the flow's own level."""
-    best, one, worst = (rows[k]["score"] for k in ("best-of-N", "one-sample", "worst-of-N"))
+    best, one, worst, center = (rows[k]["score"] for k in ("best-of-N", "one-sample", "worst-of-N", "flow-center"))
     verdict = "helps" if best > one else "hurts"
     return [f"the critic's choice {verdict}: best-of-N {best:.2f} against one behavior sample {one:.2f} "
             f"({best - one:+.2f}); the lowest-Q sample scores {worst:.2f}",
-            f"the behavior model alone: one sample {one:.2f}, the flow from zero noise {rows['flow-center']['score']:.2f}"]
+            f"the behavior model alone: one sample {one:.2f}, the flow from zero noise {center:.2f}"]
 
 
 def plot(rows: dict[str, dict[str, float]], out: Path) -> None:
@@ -137,37 +140,78 @@ def plot(rows: dict[str, dict[str, float]], out: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_dirs", type=Path, nargs="+", help="one or more runs (e.g. a study's seeds)")
-    parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--budgets", type=int, nargs="*", default=[1], help="budgets > 0 shown beside best-of-N")
-    parser.add_argument("--record", default=None, help="write benchmarks/results/NAME/record.json and its plot")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    per_run, names = [], []
-    for run_dir in args.run_dirs:
+def render_compare(per_run: list[dict[str, dict[str, float]]], labels: list[str], episodes: int) -> str:
+    """One column per run (e.g. one run's checkpoints along training), each cell its episodes' mean and spread."""
+    lines = ["| acting rule | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for name in per_run[0]:
+        cells = [f"{rows[name]['score']:.2f} ± {rows[name]['stderr']:.2f}" for rows in per_run]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\nnormalized score, mean ± standard error over {episodes} paired episodes"
+
+
+def plot_compare(per_run: list[dict[str, dict[str, float]]], labels: list[str], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name in per_run[0]:
+        ax.errorbar(labels, [r[name]["score"] for r in per_run], [r[name]["stderr"] for r in per_run], marker="o",
+                    capsize=3, label=name)
+    ax.set(xlabel="run", ylabel="normalized score", title="behavior model against the critic's choice, per run")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def measure(run_dirs: list[Path], episodes: int, budgets: list[int]) -> tuple[list[dict], dict, Any]:
+    """Every run's rows, the last run's experiment and networks (for the record's title and settings)."""
+    per_run = []
+    for run_dir in run_dirs:
         exp = yaml.safe_load((run_dir / "experiment.yaml").read_text())
         if SCORE_REFERENCE not in exp.get("env", {}):
             raise SystemExit(f"{run_dir}: its env has no {SCORE_REFERENCE} (a locomotion run is needed)")
         nets = load_networks(str(run_dir / "checkpoint"))
         nets.hp.bf16 = False  # fp32 throughout: the rules differ by choice only
         print(f"{run_dir}:", flush=True)
-        per_run.append(evaluate(nets, exp["env"], rules(nets, args.budgets, nets.hp.vgf_lr), args.episodes))
-        names.append(exp["name"])
+        per_run.append(evaluate(nets, exp["env"], rules(nets, budgets, nets.hp.vgf_lr), episodes))
+    return per_run, exp, nets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dirs", type=Path, nargs="+", help="one or more runs (e.g. a study's seeds)")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--budgets", type=int, nargs="*", default=[1], help="budgets > 0 shown beside best-of-N")
+    parser.add_argument("--compare", action="store_true",
+                        help="show the runs side by side (e.g. checkpoints along training) instead of their mean")
+    parser.add_argument("--record", default=None, help="write benchmarks/results/NAME/record.json and its plot")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    per_run, exp, nets = measure(args.run_dirs, args.episodes, args.budgets)
+    labels = [run_dir.name for run_dir in args.run_dirs]
     rows = across_runs(per_run)
-    table = render(rows, len(per_run), args.episodes)
+    table = (render_compare(per_run, labels, args.episodes) if args.compare
+             else render(rows, len(per_run), args.episodes))
     print(table)
-    if args.record:
-        folder = RESULTS / args.record
-        folder.mkdir(parents=True, exist_ok=True)
+    if not args.record:
+        return
+    folder = RESULTS / args.record
+    folder.mkdir(parents=True, exist_ok=True)
+    if args.compare:
+        plot_compare(per_run, labels, folder / "selection.png")
+        notes = [f"{label}: {reading(r)[0]}" for label, r in zip(labels, per_run, strict=True)]
+    else:
         plot(rows, folder / "selection.png")
-        write_record(folder, name=args.record, kind="study",
-                     title=f"{exp['dataset']['name']}: the behavior model against the critic's choice (VGF runs)",
-                     figures={"rows": rows, "per_run": dict(zip(names, per_run, strict=True)),
-                              "episodes": args.episodes, "num_particles": nets.hp.num_particles,
-                              "step_size": nets.hp.vgf_lr},
-                     table=table, plots=["selection.png"], notes=reading(rows))
+        notes = reading(rows)
+    write_record(folder, name=args.record, kind="study",
+                 title=f"{exp['dataset']['name']}: the behavior model against the critic's choice (VGF runs)",
+                 figures={"rows": rows, "per_run": dict(zip(labels, per_run, strict=True)),
+                          "episodes": args.episodes, "num_particles": nets.hp.num_particles,
+                          "step_size": nets.hp.vgf_lr},
+                 table=table, plots=["selection.png"], notes=notes)
 
 
 if __name__ == "__main__":

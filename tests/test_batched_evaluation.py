@@ -100,3 +100,17 @@ def test_episode_seeds_depend_on_the_run_seed_only():
     again = play_round(FakeGroup([runner(0)]), [0], 3, 0.1, seed=1)
     assert [r.episode_return for r in first] == [r.episode_return for r in again]
     assert np.isfinite([r.episode_return for r in first]).all()
+
+
+def test_the_evaluation_record_picks_the_best_budget_by_score_and_counts_env_steps():
+    from vgf_ray.metrics import BudgetEvaluation, BudgetStats
+
+    round_ = BudgetEvaluation({0: BudgetStats(1.0, 300.0, 100.0, 4, score=10.0),
+                               1: BudgetStats(0.0, 900.0, 50.0, 4, score=30.0),
+                               2: BudgetStats(0.5, 900.0, 25.0, 4, score=30.0)})
+    out = round_.as_dict()
+    assert out["best_budget"] == 1 and out["best_score"] == 30.0 and out["best_success"] == 0.0  # first on ties
+    assert out["budget_2"] == {"success": 0.5, "return": 900.0, "episode_len": 25.0, "episodes": 4, "score": 30.0}
+    assert round_.env_steps == 700
+    unscored = BudgetEvaluation({0: BudgetStats(0.2, 1.0, 10.0, 2), 3: BudgetStats(0.6, 0.0, 10.0, 2)}).as_dict()
+    assert unscored["best_budget"] == 3 and "best_score" not in unscored and "score" not in unscored["budget_0"]

@@ -104,6 +104,13 @@ def test_experiment_errors_name_the_problem(tmp_path):
         load_experiment(tmp_path / "missing.yaml")
 
 
+def test_iterations_past_the_offline_steps_fail_instead_of_idling(tiny_experiment, capsys):
+    offline_only = ["--set", "training.online_env_steps=0", "--set", "iterations=3", "--quiet"]
+    assert main(["train", str(tiny_experiment), *offline_only]) == 2
+    assert "iterations: 3 is more than the 2 that training.offline_steps (20, 10 a train() call)" in (
+        capsys.readouterr().err)
+
+
 def test_cli_reports_bad_training_key(tmp_path, capsys):
     path = tmp_path / "e.yaml"
     path.write_text(f"output_dir: {tmp_path / 'out'}\ntraining: {{num_particles: 0}}\nmlflow: {{tracking_uri: null}}\n")

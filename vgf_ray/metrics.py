@@ -6,6 +6,8 @@ renamed metric cannot silently drop out of a history file, a sweep's selection o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 # The one RLModule VGF trains: RLlib's single-agent module id (``ray.rllib.core.DEFAULT_MODULE_ID``, checked by a
 # test; not imported here so that this module stays free of Ray's import time).
 MODULE_ID = "default_policy"
@@ -142,3 +144,39 @@ def reported_evaluation_metrics(budgets: list[int], scored: bool = False) -> lis
     best = [BEST_SUCCESS, BEST_BUDGET] + ([BEST_SCORE] if scored else [])
     standard = [f"{ENV_RUNNERS}/{EPISODE_RETURN_MEAN}", f"{ENV_RUNNERS}/{EPISODE_LEN_MEAN}"]
     return names + [evaluation_metric(name) for name in best + standard]
+
+
+@dataclass(frozen=True)
+class BudgetStats:
+    """One budget's evaluation episodes: mean success, return and length, their count, and the normalized score
+    where the env has a score reference."""
+
+    success: float
+    episode_return: float
+    episode_len: float
+    episodes: int
+    score: float | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        """The budget's block as results, history and JSON carry it (``success``, ``return``, ...)."""
+        out = {SUCCESS: self.success, RETURN: self.episode_return, EPISODE_LEN: self.episode_len,
+               EPISODES: self.episodes}
+        return out if self.score is None else {**out, SCORE: self.score}
+
+
+@dataclass(frozen=True)
+class BudgetEvaluation:
+    """One evaluation round of a trained agent: its statistics at every test-time budget played."""
+
+    per_budget: dict[int, BudgetStats]
+
+    @property
+    def env_steps(self) -> int:
+        return round(sum(s.episode_len * s.episodes for s in self.per_budget.values()))
+
+    def as_dict(self) -> dict:
+        """``{budget_<L>: {...}, best_budget, best_success[, best_score]}``: what RLlib's evaluation results, the
+        run's ``evaluation.json`` and the history read."""
+        budgets = list(self.per_budget)
+        out: dict = {budget_key(b): s.as_dict() for b, s in self.per_budget.items()}
+        return out | best_budget_values(lambda b, stat: out[budget_key(b)][stat], budgets)

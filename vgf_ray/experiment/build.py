@@ -48,4 +48,9 @@ def resolve_iterations(exp: dict, config) -> int:
             raise ExperimentError("iterations: 'auto' needs training.offline_steps (offline-only runs never end)")
     if not isinstance(iterations, int) or iterations < 1:
         raise ExperimentError(f"iterations must be an integer >= 1 or 'auto', got {iterations!r}")
+    planned = config.planned_iterations()
+    if planned is not None and not config.online_env_steps and iterations > planned:
+        raise ExperimentError(f"iterations: {iterations} is more than the {planned} that training.offline_steps "
+                              f"({config.offline_steps}, {config.updates_per_iteration} a train() call) fills; the "
+                              "rest would train nothing. Set iterations: auto, or raise training.offline_steps")
     return iterations

@@ -283,9 +283,9 @@ def evaluate_checkpoint(checkpoint: str, budgets: list[int], episodes: int, step
         size = step_size if step_size is not None else evaluation_step_size(algo.config, values)
         group = algo.eval_env_runner_group or algo.env_runner_group
         group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
-        results, _ = run_budget_evaluation(group, budgets, episodes, size, values,
-                                           score_reference=score_reference_of(algo.config),
-                                           seed=algo.config.seed or 0)
+        results = run_budget_evaluation(group, budgets, episodes, size, values,
+                                        score_reference=score_reference_of(algo.config),
+                                        seed=algo.config.seed or 0).as_dict()
     finally:
         algo.stop()
     out = Path(out_dir) if out_dir else checkpoint_path.parent

@@ -19,15 +19,11 @@ from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from vgf_ray.data.mujoco_refs import normalized_score
 from vgf_ray.metrics import (
-    EPISODE_LEN,
-    EPISODES,
-    RETURN,
     RLLIB_EVALUATION_STATS,
-    SCORE,
     SCORE_REFERENCE,
     SUCCESS,
-    best_budget_values,
-    budget_key,
+    BudgetEvaluation,
+    BudgetStats,
     default_test_budget,
 )
 from vgf_ray.rllib.batched_evaluation import DEFAULT_PARALLEL_ROWS, play_round
@@ -40,7 +36,7 @@ def _episode_stats(episode) -> tuple[float, float, int]:
     return success, float(episode.get_return()), len(episode)
 
 
-def run_episodes(eval_env_runner_group, num_episodes: int, score_reference=None) -> dict[str, float]:
+def run_episodes(eval_env_runner_group, num_episodes: int, score_reference=None) -> BudgetStats:
     """``num_episodes`` (split over the remote runners, if any) without exploration: mean success, return and
     length, and the normalized score where ``score_reference`` ([R_random, R_expert]) is given. Each
     ``sample(num_episodes=...)`` call reseeds its env (RLlib), so every round - each budget, each algorithm
@@ -58,13 +54,12 @@ def run_episodes(eval_env_runner_group, num_episodes: int, score_reference=None)
     return episode_means(stats[:, 0], stats[:, 1], stats[:, 2], score_reference)
 
 
-def episode_means(success, returns, lengths, score_reference: tuple[float, float] | None) -> dict[str, float]:
+def episode_means(success, returns, lengths, score_reference: tuple[float, float] | None) -> BudgetStats:
     """Mean success, return and length of some episodes, and their normalized score where scored."""
-    out = {SUCCESS: float(np.mean(success)), RETURN: float(np.mean(returns)), EPISODE_LEN: float(np.mean(lengths)),
-           EPISODES: len(returns)}
-    if score_reference is not None:
-        out[SCORE] = float(normalized_score(out[RETURN], *score_reference))
-    return out
+    mean_return = float(np.mean(returns))
+    score = None if score_reference is None else float(normalized_score(mean_return, *score_reference))
+    return BudgetStats(success=float(np.mean(success)), episode_return=mean_return,
+                       episode_len=float(np.mean(lengths)), episodes=len(returns), score=score)
 
 
 def score_reference_of(config) -> tuple[float, float] | None:
@@ -73,7 +68,7 @@ def score_reference_of(config) -> tuple[float, float] | None:
     return None if reference is None else (float(reference[0]), float(reference[1]))
 
 
-def budget_stats(results: list, budget: int, score_reference: tuple[float, float] | None) -> dict[str, float]:
+def budget_stats(results: list, budget: int, score_reference: tuple[float, float] | None) -> BudgetStats:
     """Mean success, return and length of one budget's episodes (and their normalized score where scored)."""
     mine = [r for r in results if r.budget == budget]
     return episode_means([r.success for r in mine], [r.episode_return for r in mine], [r.length for r in mine],
@@ -84,22 +79,21 @@ def run_budget_evaluation(
     eval_env_runner_group, budgets: list[int], num_episodes: int, step_size: float,
     budget_values: dict[str, Any] | None = None, score_reference: tuple[float, float] | None = None,
     seed: int = 0, parallel: int | None = DEFAULT_PARALLEL_ROWS,
-) -> tuple[dict[str, Any], int]:
+) -> BudgetEvaluation:
     """``num_episodes`` paired episodes at each budget, every (episode, budget) row played at once."""
     played = play_round(eval_env_runner_group, budgets, num_episodes, step_size, seed, budget_values, parallel)
-    results = {budget_key(b): budget_stats(played, b, score_reference) for b in budgets}
-    return _with_best(results, budgets)
+    return BudgetEvaluation({b: budget_stats(played, b, score_reference) for b in budgets})
 
 
 def run_budget_evaluation_sequential(
     eval_env_runner_group, budgets: list[int], num_episodes: int, step_size: float,
     budget_values: dict[str, Any] | None = None, score_reference: tuple[float, float] | None = None,
-) -> tuple[dict[str, Any], int]:
+) -> BudgetEvaluation:
     """Episodes at each transport budget on an EnvRunnerGroup (remote runners if any, else the local one).
 
     ``budget_values`` (a schedule's values now) sets the transport alpha the runners act with."""
     use_local = eval_env_runner_group.num_remote_env_runners() == 0
-    results: dict[str, Any] = {}
+    per_budget: dict[int, BudgetStats] = {}
     for steps in budgets:
         def set_budget(runner, s=steps) -> None:
             if budget_values is not None:
@@ -107,21 +101,15 @@ def run_budget_evaluation_sequential(
             runner.module.set_budget(s, step_size)
 
         eval_env_runner_group.foreach_env_runner(set_budget, local_env_runner=use_local)
-        results[budget_key(steps)] = run_episodes(eval_env_runner_group, num_episodes, score_reference)
-    return _with_best(results, budgets)
+        per_budget[steps] = run_episodes(eval_env_runner_group, num_episodes, score_reference)
+    return BudgetEvaluation(per_budget)
 
 
-def _with_best(results: dict[str, Any], budgets: list[int]) -> tuple[dict[str, Any], int]:
-    """The best budget by the headline statistic (the normalized score where there is one, else success)."""
-    results.update(best_budget_values(lambda b, stat: results[budget_key(b)][stat], budgets))
-    env_steps = round(sum(results[budget_key(b)][EPISODE_LEN] * results[budget_key(b)][EPISODES] for b in budgets))
-    return results, env_steps
-
-
-def _report(algorithm, results: dict[str, Any], default_budget: int, env_steps: int) -> tuple[dict, int, int]:
+def _report(algorithm, evaluation: BudgetEvaluation, default_budget: int) -> tuple[dict, int, int]:
     """Into the algorithm's evaluation results, with RLlib's standard ``env_runners`` block (episode return,
     length and count) filled from the default test budget's episodes."""
-    stats = results[budget_key(default_budget)]
+    results, env_steps = evaluation.as_dict(), evaluation.env_steps
+    stats = evaluation.per_budget[default_budget].as_dict()
     results[ENV_RUNNER_RESULTS] = {rllib: stats[ours] for ours, rllib in RLLIB_EVALUATION_STATS.items()}
     # Evaluation results reach Algorithm.evaluate() through its metrics logger (RLlib's new stack).
     logger = MetricsLogger()
@@ -142,16 +130,16 @@ def evaluate_budgets(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], 
     values = algorithm.budget_values()
     step_size = evaluation_step_size(config, values)
     budgets = list(config.eval_budgets)
-    results, env_steps = run_budget_evaluation(eval_env_runner_group, budgets, int(config.evaluation_duration),
-                                               step_size, values, score_reference_of(config), config.seed or 0,
-                                               config.eval_parallel_episodes)
-    return _report(algorithm, results, default_test_budget(budgets, values["train_vgf_steps"]), env_steps)
+    evaluation = run_budget_evaluation(eval_env_runner_group, budgets, int(config.evaluation_duration), step_size,
+                                       values, score_reference_of(config), config.seed or 0,
+                                       config.eval_parallel_episodes)
+    return _report(algorithm, evaluation, default_test_budget(budgets, values["train_vgf_steps"]))
 
 
 def evaluate_policy(algorithm, eval_env_runner_group) -> tuple[dict[str, Any], int, int]:
     """``custom_evaluation_function`` of the baselines: their policy as is, reported as budget 0 (no transport),
     on the same episodes VGF's budget-0 round plays."""
     config = algorithm.config
-    results, env_steps = run_budget_evaluation(eval_env_runner_group, [0], int(config.evaluation_duration), 0.0,
-                                               None, score_reference_of(config), config.seed or 0)
-    return _report(algorithm, results, 0, env_steps)
+    evaluation = run_budget_evaluation(eval_env_runner_group, [0], int(config.evaluation_duration), 0.0, None,
+                                       score_reference_of(config), config.seed or 0)
+    return _report(algorithm, evaluation, 0)
