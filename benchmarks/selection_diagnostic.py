@@ -9,6 +9,10 @@ rows differ only by the rule:
 - ``worst-of-N``: the lowest-Q of the same N samples (if it scores like best-of-N, the critic ranks nothing);
 - ``best-of-N L=k``: VGF at budget k with the run's step size.
 
+Beside them, on the run's dataset states: how much Q varies among a state's N samples against how much it varies
+between states, and how far out (among the N) the highest- and lowest-Q samples lie. A critic nearly flat in the
+action whose small variation sits at the outlying samples picks the behavior noise's tails at both ends.
+
 Usage: python benchmarks/selection_diagnostic.py RUN_DIR [RUN_DIR ...] [--episodes 10] [--budgets 1] [--compare]
        [--record NAME]
 Several runs: their mean over runs (seeds), or with ``--compare`` side by side (one run's checkpoints along training).
@@ -34,6 +38,7 @@ from transport_diagnostics import load_networks  # noqa: E402
 
 from vgf_ray.core.transport import TransportBudget, aggregate_ensemble  # noqa: E402
 from vgf_ray.data.mujoco_refs import normalized_score  # noqa: E402
+from vgf_ray.data.spec import DatasetSpec, load_transitions  # noqa: E402
 from vgf_ray.envs import VGFEnv  # noqa: E402
 from vgf_ray.metrics import SCORE_REFERENCE  # noqa: E402
 
@@ -94,6 +99,31 @@ def evaluate(nets, env_config: dict, table: dict[str, Rule], episodes: int) -> d
         print(f"{name:>16}: score {rows[name]['score']:6.2f} ± {rows[name]['stderr']:.2f}, mean length "
               f"{rows[name]['length']:.0f} ({time.perf_counter() - start:.0f} s)", flush=True)
     return rows
+
+
+@torch.no_grad()
+def choice_geometry(nets, dataset: dict, states: int = 2048) -> dict[str, float]:
+    """Where the critic's choice falls among N behavior samples, on ``states`` dataset states (seeded): the spread
+    of Q within a state's samples against its spread across states, and how far out the highest- and lowest-Q
+    samples lie (rank of the distance from the samples' mean: 0 the closest, N-1 the farthest; chance (N-1)/2)."""
+    rows = np.random.default_rng(0).choice(len(dataset["observations"]), states, replace=False)
+    obs = torch.as_tensor(dataset["observations"][rows]).float()
+    obs_rep, x = nets.sample_particles(obs, TransportBudget(0, nets.hp.vgf_lr), torch.Generator().manual_seed(0))
+    q = aggregate_ensemble(nets.q_values(obs_rep, x), nets.hp.train_q_agg)
+    rank = (x - x.mean(-2, keepdim=True)).norm(dim=-1).argsort(-1).argsort(-1).float()
+    at = torch.arange(len(obs))
+    return {"q_std_within_state": float(q.std(-1).mean()), "q_std_across_states": float(q.mean(-1).std()),
+            "distance_rank_best": float(rank[at, q.argmax(-1)].mean()),
+            "distance_rank_worst": float(rank[at, q.argmin(-1)].mean()), "distance_rank_chance": (x.shape[1] - 1) / 2}
+
+
+def render_geometry(geometry: dict[str, dict[str, float]]) -> str:
+    lines = ["| run | Q std within a state | Q std across states | distance rank of best | of worst | chance |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {g['q_std_within_state']:.3f} | {g['q_std_across_states']:.2f} | "
+              f"{g['distance_rank_best']:.2f} | {g['distance_rank_worst']:.2f} | {g['distance_rank_chance']:.1f} |"
+              for name, g in geometry.items()]
+    return "\n".join(lines)
 
 
 def across_runs(per_run: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -166,9 +196,9 @@ def plot_compare(per_run: list[dict[str, dict[str, float]]], labels: list[str], 
     plt.close(fig)
 
 
-def measure(run_dirs: list[Path], episodes: int, budgets: list[int]) -> tuple[list[dict], dict, Any]:
-    """Every run's rows, the last run's experiment and networks (for the record's title and settings)."""
-    per_run = []
+def measure(run_dirs: list[Path], episodes: int, budgets: list[int]) -> tuple[list[dict], list[dict], dict, Any]:
+    """Every run's rows and choice geometry, the last run's experiment and networks (for the record)."""
+    per_run, geometry, datasets = [], [], {}
     for run_dir in run_dirs:
         exp = yaml.safe_load((run_dir / "experiment.yaml").read_text())
         if SCORE_REFERENCE not in exp.get("env", {}):
@@ -176,8 +206,12 @@ def measure(run_dirs: list[Path], episodes: int, budgets: list[int]) -> tuple[li
         nets = load_networks(str(run_dir / "checkpoint"))
         nets.hp.bf16 = False  # fp32 throughout: the rules differ by choice only
         print(f"{run_dir}:", flush=True)
+        key = yaml.safe_dump(exp["dataset"])
+        if key not in datasets:
+            datasets[key] = load_transitions(DatasetSpec.from_dict(exp["dataset"]))[0]
+        geometry.append(choice_geometry(nets, datasets[key]))
         per_run.append(evaluate(nets, exp["env"], rules(nets, budgets, nets.hp.vgf_lr), episodes))
-    return per_run, exp, nets
+    return per_run, geometry, exp, nets
 
 
 def main() -> None:
@@ -190,11 +224,13 @@ def main() -> None:
     parser.add_argument("--record", default=None, help="write benchmarks/results/NAME/record.json and its plot")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    per_run, exp, nets = measure(args.run_dirs, args.episodes, args.budgets)
+    per_run, geometry, exp, nets = measure(args.run_dirs, args.episodes, args.budgets)
     labels = [run_dir.name for run_dir in args.run_dirs]
     rows = across_runs(per_run)
     table = (render_compare(per_run, labels, args.episodes) if args.compare
              else render(rows, len(per_run), args.episodes))
+    table += "\n\nWhere the choice falls (2048 dataset states):\n\n" + render_geometry(dict(zip(labels, geometry,
+                                                                                                   strict=True)))
     print(table)
     if not args.record:
         return
@@ -209,6 +245,7 @@ def main() -> None:
     write_record(folder, name=args.record, kind="study",
                  title=f"{exp['dataset']['name']}: the behavior model against the critic's choice (VGF runs)",
                  figures={"rows": rows, "per_run": dict(zip(labels, per_run, strict=True)),
+                          "choice_geometry": dict(zip(labels, geometry, strict=True)),
                           "episodes": args.episodes, "num_particles": nets.hp.num_particles,
                           "step_size": nets.hp.vgf_lr},
                  table=table, plots=["selection.png"], notes=notes)
