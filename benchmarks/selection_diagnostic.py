@@ -117,6 +117,20 @@ def choice_geometry(nets, dataset: dict, states: int = 2048) -> dict[str, float]
             "distance_rank_worst": float(rank[at, q.argmin(-1)].mean()), "distance_rank_chance": (x.shape[1] - 1) / 2}
 
 
+def geometry_reading(name: str, g: dict[str, float]) -> str:
+    """One run's geometry in words."""
+    share = 100 * g["q_std_within_state"] / max(g["q_std_across_states"], 1e-9)
+    return (f"{name}: Q varies {g['q_std_within_state']:.3f} among a state's samples against "
+            f"{g['q_std_across_states']:.2f} between states ({share:.1f}%); the highest- and lowest-Q samples sit at "
+            f"distance ranks {g['distance_rank_best']:.2f} and {g['distance_rank_worst']:.2f} from the samples' "
+            f"mean (chance {g['distance_rank_chance']:.1f}): both ends of the choice pick outlying samples"
+            if min(g["distance_rank_best"], g["distance_rank_worst"]) > g["distance_rank_chance"] + 0.5 else
+            f"{name}: Q varies {g['q_std_within_state']:.3f} among a state's samples against "
+            f"{g['q_std_across_states']:.2f} between states ({share:.1f}%); best at distance rank "
+            f"{g['distance_rank_best']:.2f}, worst at {g['distance_rank_worst']:.2f} (chance "
+            f"{g['distance_rank_chance']:.1f})")
+
+
 def render_geometry(geometry: dict[str, dict[str, float]]) -> str:
     lines = ["| run | Q std within a state | Q std across states | distance rank of best | of worst | chance |",
              "|---|---|---|---|---|---|"]
@@ -242,6 +256,7 @@ def main() -> None:
     else:
         plot(rows, folder / "selection.png")
         notes = reading(rows)
+    notes += [geometry_reading(label, g) for label, g in zip(labels, geometry, strict=True)]
     write_record(folder, name=args.record, kind="study",
                  title=f"{exp['dataset']['name']}: the behavior model against the critic's choice (VGF runs)",
                  figures={"rows": rows, "per_run": dict(zip(labels, per_run, strict=True)),
