@@ -41,6 +41,7 @@ from vgf_ray.data.mujoco_refs import normalized_score  # noqa: E402
 from vgf_ray.data.spec import DatasetSpec, load_transitions  # noqa: E402
 from vgf_ray.envs import VGFEnv  # noqa: E402
 from vgf_ray.metrics import SCORE_REFERENCE  # noqa: E402
+from vgf_ray.seed_stats import mean_se  # noqa: E402
 
 Rule = Callable[[torch.Tensor, torch.Generator], torch.Tensor]  # obs [1, o] -> action [1, d]
 
@@ -94,8 +95,8 @@ def evaluate(nets, env_config: dict, table: dict[str, Rule], episodes: int) -> d
     for name, rule in table.items():
         returns, lengths = play(env, rule, episodes)
         scores = np.asarray(normalized_score(np.asarray(returns), low, high))
-        rows[name] = {"score": float(scores.mean()), "stderr": float(scores.std(ddof=1) / np.sqrt(len(scores))),
-                      "length": float(np.mean(lengths))}
+        mean, stderr = mean_se(scores)
+        rows[name] = {"score": mean, "stderr": stderr, "length": float(np.mean(lengths))}
         print(f"{name:>16}: score {rows[name]['score']:6.2f} ± {rows[name]['stderr']:.2f}, mean length "
               f"{rows[name]['length']:.0f} ({time.perf_counter() - start:.0f} s)", flush=True)
     return rows
@@ -146,8 +147,8 @@ def across_runs(per_run: list[dict[str, dict[str, float]]]) -> dict[str, dict[st
         return per_run[0]
     out = {}
     for name in per_run[0]:
-        scores = np.asarray([rows[name]["score"] for rows in per_run])
-        out[name] = {"score": float(scores.mean()), "stderr": float(scores.std(ddof=1) / np.sqrt(len(scores))),
+        mean, stderr = mean_se(rows[name]["score"] for rows in per_run)
+        out[name] = {"score": mean, "stderr": stderr,
                      "length": float(np.mean([rows[name]["length"] for rows in per_run]))}
     return out
 

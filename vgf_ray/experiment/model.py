@@ -32,18 +32,13 @@ from vgf_ray.data.spec import SOURCES, DatasetSpec
 from vgf_ray.errors import ExperimentError
 from vgf_ray.experiment.field_docs import source_comments
 from vgf_ray.experiment.sweep_model import SweepSection
+from vgf_ray.experiment.value_types import FORBID, Fraction, NonNegFloat, NonNegInt, PositiveFloat, PositiveInt
 from vgf_ray.metrics import ALGORITHMS, BASELINES, DEFAULT_BUDGETS, SCORE_REFERENCE, VGF_ALGORITHM
 from vgf_ray.rllib.algorithm import EXPLORATION_SELECTIONS, VGFConfig
 from vgf_ray.rllib.shared import OfflineDataConfig
 
-NonNegInt = Annotated[StrictInt, Field(ge=0)]
-PositiveInt = Annotated[StrictInt, Field(ge=1)]
-NonNegFloat = Annotated[StrictFloat, Field(ge=0)]
-PositiveFloat = Annotated[StrictFloat, Field(gt=0)]
-Fraction = Annotated[StrictFloat, Field(ge=0, le=1)]
 Widths = Annotated[list[PositiveInt], Field(min_length=1)]
 Bf16 = StrictBool | Literal[BF16_AUTO]
-FORBID = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class RaySection(BaseModel):

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
+
+from vgf_ray.experiment.value_types import FORBID, Fraction, NonNegInt, PositiveInt
 
 SPACE_KINDS = ("choice", "grid", "uniform", "loguniform", "randint")
-SCHEDULERS = ("fifo", "asha", "pbt", "pb2")
 SEARCHERS = ("random", "optuna")
 TYPE_HELP = "the scheduler (a bare word, e.g. `scheduler: asha`, is this field alone)"
-FORBID = ConfigDict(extra="forbid", allow_inf_nan=False)
-PositiveInt = Annotated[StrictInt, Field(ge=1)]
-Share = Annotated[StrictFloat, Field(ge=0, le=1)]
 # One search-space entry: {choice: [...]}, {grid: [...]}, {uniform: [low, high]}, {loguniform: ...}, {randint: ...}.
 SpaceEntry = Annotated[dict[Literal[SPACE_KINDS], Annotated[list, Field(min_length=1)]],
                        Field(min_length=1, max_length=1)]
@@ -47,8 +45,8 @@ class PbtScheduler(BaseModel):
     perturbation_interval: PositiveInt = Field(description="iterations between perturbations (on evaluations)")
     hyperparam_mutations: dict[str, SpaceEntry] = Field(
         min_length=1, description="key -> {choice: [...]} or a range; keys a budget_schedule can replay")
-    quantile_fraction: Share = Field(0.25, description="the bottom share copies the top share")
-    resample_probability: Share = Field(0.25, description="chance a mutation resamples instead of x0.8/x1.2")
+    quantile_fraction: Fraction = Field(0.25, description="the bottom share copies the top share")
+    resample_probability: Fraction = Field(0.25, description="chance a mutation resamples instead of x0.8/x1.2")
     synch: StrictBool = Field(True, description="perturb the whole population at once")
 
 
@@ -60,7 +58,7 @@ class Pb2Scheduler(BaseModel):
     perturbation_interval: PositiveInt = Field(description="iterations between perturbations (on evaluations)")
     hyperparam_bounds: dict[str, Annotated[list[StrictFloat], Field(min_length=2, max_length=2)]] = Field(
         min_length=1, description="key -> [low, high]")
-    quantile_fraction: Share = Field(0.25, description="the bottom share copies the top share")
+    quantile_fraction: Fraction = Field(0.25, description="the bottom share copies the top share")
     synch: StrictBool = Field(True, description="perturb the whole population at once")
 
 
@@ -88,7 +86,7 @@ class SweepSection(BaseModel):
     grid: dict[str, Annotated[list, Field(min_length=1)]] = Field({}, description="dotted key -> values, every one")
     scheduler: Scheduler = Field(default_factory=FifoScheduler, description="fifo, asha, pbt or pb2, with fields")
     searcher: Searcher = Field(default_factory=Searcher, description="random or optuna")
-    checkpoint_interval: Annotated[StrictInt, Field(ge=0)] | None = Field(
+    checkpoint_interval: NonNegInt | None = Field(
         None, description="iterations between a trial's checkpoints (default: PBT's interval, else checkpoint_every)")
     start_from: StrictStr | None = Field(None, description="a train checkpoint every trial continues exactly")
 

@@ -193,10 +193,10 @@ def _start_from(path: Any, exp: dict, iterations: int, budgets_interval: int) ->
     return str(folder), start
 
 
-def _scheduler(raw: Any, budgets_interval: int, iterations: int,
+def _scheduler(raw: dict[str, Any], budgets_interval: int, iterations: int,
                start: int = 0) -> tuple[dict[str, Any], dict[str, dict]]:
-    """Checks the scheduler over a trial's ``iterations`` Tune iterations, which begin after iteration ``start``."""
-    raw = {"type": raw} if isinstance(raw, str) else dict(raw or {"type": "fifo"})
+    """Checks the scheduler (the validated section's, its defaults filled) over a trial's ``iterations`` Tune
+    iterations, which begin after iteration ``start``."""
     kind = raw["type"]
     if kind == "asha":
         _check_asha(raw, budgets_interval)
@@ -207,10 +207,8 @@ def _scheduler(raw: Any, budgets_interval: int, iterations: int,
 
 
 def _check_asha(raw: dict, budgets_interval: int) -> None:
-    """ASHA's rungs fall on evaluations; defaults filled in place."""
-    if raw.get("grace_period") is None:
-        raw["grace_period"] = budgets_interval
-    raw.setdefault("reduction_factor", 2)
+    """ASHA's rungs fall on evaluations; the grace period defaults to the evaluation interval (filled in place)."""
+    raw.setdefault("grace_period", budgets_interval)
     if raw["grace_period"] % budgets_interval:
         raise ExperimentError(f"sweep.scheduler.grace_period: {raw['grace_period']!r} must be a multiple of "
                               f"evaluation.interval ({budgets_interval}) so every rung sees a fresh evaluation")
@@ -267,15 +265,16 @@ def parse_sweep(exp: dict, iterations: int) -> SweepSpec:
     """Check the ``sweep`` section against the experiment; raises ``ExperimentError`` naming the entry."""
     raw = dict(exp.get("sweep") or {})
     try:
-        SweepSection.model_validate(raw)  # the shape and types; what follows needs the rest of the experiment
+        section = SweepSection.model_validate(raw)  # the shape and types; what follows needs the whole experiment
     except ValidationError as err:
         raise ExperimentError(describe_error(err, {"sweep": raw})) from None
     interval = _evaluation_interval(exp, iterations)
     start_from, start = _start_from(raw.get("start_from"), exp, iterations, interval)
     metric, mode, stop = _objective(raw, exp)
     space = _search_space(raw)
-    scheduler, mutations = _scheduler(raw.get("scheduler"), interval, iterations - start, start)
-    searcher = _searcher(raw, scheduler["type"], space)
+    scheduler, mutations = _scheduler(section.scheduler.model_dump(exclude_none=True), interval, iterations - start,
+                                      start)
+    searcher = _searcher(section.searcher.type, scheduler["type"], space)
     _check_population(raw, scheduler["type"])
     schedule_keys = {f"training.{k}" for k in (exp["training"].get("budget_schedule") or {})}
     clash = sorted(schedule_keys & set(mutations))
@@ -328,10 +327,8 @@ def _search_space(raw: dict) -> dict[str, dict]:
     return space
 
 
-def _searcher(raw: dict, scheduler: str, space: dict[str, dict]) -> str:
+def _searcher(searcher: str, scheduler: str, space: dict[str, dict]) -> str:
     """The searcher's name; Optuna (an optional extra) only where it can choose the configs."""
-    searcher = raw.get("searcher") or {"type": "random"}
-    searcher = searcher.get("type", "random") if isinstance(searcher, dict) else searcher
     if searcher != "optuna":
         return searcher
     if scheduler in ("pbt", "pb2"):
