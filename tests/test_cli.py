@@ -73,20 +73,21 @@ def test_train_then_evaluate(ray_session, tiny_experiment, tmp_path, capsys):
 
 def test_evaluate_defaults_to_the_runs_test_time_step_size(ray_session, tiny_experiment, tmp_path, capsys,
                                                            monkeypatch):
-    """A run trained with ``eval_step_size`` is evaluated at it again by ``vgf-ray evaluate``, not at vgf_lr."""
+    """A run trained with ``eval_step_size`` is evaluated at it again by ``vgf-ray evaluate``, not at vgf_lr; its
+    episodes come from the run's seed unless ``--seed`` names others."""
     assert main(["train", str(tiny_experiment), "--set", "training.eval_step_size=0.03", "--set", "iterations=1",
-                 "--set", "training.online_env_steps=0", "--quiet"]) == 0
+                 "--set", "training.online_env_steps=0", "--set", "seed=5", "--quiet"]) == 0
     checkpoint = json.loads(capsys.readouterr().out)["checkpoint"]
     from vgf_ray.experiment import runner
 
     used = []
     real = runner.run_budget_evaluation
     monkeypatch.setattr(runner, "run_budget_evaluation",
-                        lambda group, budgets, episodes, step_size, values, **kw: used.append(step_size) or real(
-                            group, budgets, episodes, step_size, values))
-    for flags in ([], ["--step-size", "0.01"]):
+                        lambda group, budgets, episodes, step_size, values, **kw: used.append(
+                            (step_size, kw["seed"])) or real(group, budgets, episodes, step_size, values))
+    for flags in ([], ["--step-size", "0.01"], ["--seed", "11"]):
         assert main(["evaluate", checkpoint, "--budgets", "1", "--episodes", "1", *flags]) == 0
-    assert used == [0.03, 0.01]
+    assert used == [(0.03, 5), (0.01, 5), (0.03, 11)]
 
 
 def test_experiment_errors_name_the_problem(tmp_path):

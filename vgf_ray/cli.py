@@ -8,7 +8,7 @@ import os
 import sys
 
 from vgf_ray.cluster_auth import use_token_auth
-from vgf_ray.metrics import DEFAULT_BUDGETS
+from vgf_ray.metrics import DEFAULT_BUDGETS, RETURN, SCORE, SUCCESS, budget_key
 
 EXIT_DIVERGED = 3
 
@@ -107,10 +107,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     init_ray({"ray": DEFAULTS["ray"]})
     results = evaluate_checkpoint(args.checkpoint, args.budgets, args.episodes, args.step_size, args.out_dir,
-                                  args.alpha)
+                                  args.alpha, args.seed)
     for budget in args.budgets:
-        stats = results[f"budget_{budget}"]
-        print(f"L_test={budget}: success={stats['success']:.3f} return={stats['return']:.2f} "
+        stats = results[budget_key(budget)]
+        score = f" score={stats[SCORE]:.2f}" if SCORE in stats else ""
+        print(f"L_test={budget}: success={stats[SUCCESS]:.3f} return={stats[RETURN]:.2f}{score} "
               f"({stats['episodes']} episodes)")
     return 0
 
@@ -263,6 +264,8 @@ def _result_parsers(sub) -> None:
     p.add_argument("--step-size", type=float, default=None,
                    help="transport step size (default: the run's eval_step_size, else its vgf_lr)")
     p.add_argument("--alpha", type=float, default=None, help="transport alpha (default: the trained run's)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="episode seed (default: the run's); equal seeds give two checkpoints the same episodes")
     p.add_argument("--out-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
 

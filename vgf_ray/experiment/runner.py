@@ -265,11 +265,13 @@ def run_experiment(exp: dict, progress: bool = True, from_checkpoint: str | None
 
 
 def evaluate_checkpoint(checkpoint: str, budgets: list[int], episodes: int, step_size: float | None,
-                        out_dir: str | Path | None = None, alpha: float | None = None) -> dict:
+                        out_dir: str | Path | None = None, alpha: float | None = None,
+                        seed: int | None = None) -> dict:
     """Restore a trained VGF and evaluate it at each budget; writes JSON and the budget plot.
 
     ``step_size`` and ``alpha`` are test-time transport settings (default: the trained run's, its
-    ``eval_step_size`` included)."""
+    ``eval_step_size`` included); ``seed`` picks the episodes (default: the run's), so that checkpoints of
+    different runs can be compared on the same ones."""
     if step_size is not None and not (math.isfinite(step_size) and step_size >= 0):
         raise ConfigError(f"evaluate: step size must be a finite number >= 0, got {step_size!r}")
     if alpha is not None and not (math.isfinite(alpha) and alpha > 0):
@@ -285,7 +287,7 @@ def evaluate_checkpoint(checkpoint: str, budgets: list[int], episodes: int, step
         group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
         results = run_budget_evaluation(group, budgets, episodes, size, values,
                                         score_reference=score_reference_of(algo.config),
-                                        seed=algo.config.seed or 0).as_dict()
+                                        seed=(algo.config.seed or 0) if seed is None else seed).as_dict()
     finally:
         algo.stop()
     out = Path(out_dir) if out_dir else checkpoint_path.parent
